@@ -1,0 +1,45 @@
+"""The small interface through which the capture layer hands streams to a decoder.
+
+The tracker calls a `SinkFactory` once per new TCP connection and then feeds the returned
+`ConnectionSink`, in capture order:
+
+* `on_data(direction, data, frame, ts)` for each segment's newly in-order payload bytes;
+  buffered segments that a late segment made contiguous follow one call each, with their own
+  frame number and timestamp, so evidence always points at the frame that carried the bytes;
+* `on_gap(gap)` where bytes are missing, before the bytes that follow the hole;
+* `on_close(facts)` exactly once, when the connection is finished (closed and lingered, reused
+  by a new SYN, evicted, or still open at the end of the capture). After it the tracker
+  forgets the connection.
+
+A factory may return None to ignore a connection; its packets are then only counted.
+The sink may call `connection.swap_roles()` before it has consumed any data when the bytes
+show that the tracker's guess of client and server was wrong (possible only when
+`facts.role_source == "guess"`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from capture.facts import Direction, StreamGap, TcpFacts
+
+
+class ConnectionSink(Protocol):
+    def on_data(self, direction: Direction, data: bytes, frame: int, ts: float) -> None: ...
+
+    def on_gap(self, gap: StreamGap) -> None: ...
+
+    def on_close(self, facts: TcpFacts) -> None: ...
+
+
+class TrackedConnection(Protocol):
+    """What a factory is given: the live facts, and the one correction it may make."""
+
+    facts: TcpFacts
+
+    def swap_roles(self) -> None: ...
+
+
+class SinkFactory(Protocol):
+    def __call__(self, connection: TrackedConnection) -> ConnectionSink | None: ...

@@ -1,0 +1,153 @@
+"""What the capture layer hands to its consumer: TCP facts, knowing nothing of MySQL.
+
+These records are the contract between `capture/` and whatever decodes the streams.
+A consumer receives ordered payload bytes per direction plus the lifecycle facts below, and
+from them alone must be able to tell who opened, who closed, how (FIN or RST), whether the
+closing packet really came from the endpoint it claims to come from, and where bytes are
+missing. Everything here is plain data; the tracker fills it in as frames arrive.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+
+class Direction(IntEnum):
+    """Who sent the bytes. The values index every per-direction list in this module."""
+
+    CLIENT_TO_SERVER = 0
+    SERVER_TO_CLIENT = 1
+
+    @property
+    def sender(self) -> str:
+        return "client" if self is Direction.CLIENT_TO_SERVER else "server"
+
+
+C2S = Direction.CLIENT_TO_SERVER
+S2C = Direction.SERVER_TO_CLIENT
+
+
+@dataclass(slots=True, frozen=True)
+class Endpoint:
+    """One side of a TCP connection. `ip` is the packed address (4 or 16 bytes)."""
+
+    ip: bytes
+    port: int
+
+    @property
+    def address(self) -> str:
+        return str(ipaddress.ip_address(self.ip))
+
+    def __str__(self) -> str:
+        if len(self.ip) == 16:
+            return f"[{self.address}]:{self.port}"
+        return f"{self.address}:{self.port}"
+
+
+@dataclass(slots=True)
+class ControlSegment:
+    """A SYN, SYN-ACK, FIN or RST exactly as captured.
+
+    TTL (or IPv6 hop limit), window and flags are kept because they are what separates an RST
+    sent by the endpoint from one injected by a firewall, NAT or load balancer on the path:
+    an injector sits a different number of hops away and rarely copies the endpoint's window.
+    """
+
+    kind: str  # "SYN", "SYN-ACK", "FIN" or "RST"
+    direction: Direction  # of the sender
+    frame: int
+    ts: float
+    ttl: int
+    window: int
+    flags: int  # the raw TCP flags byte (FIN=0x01 SYN=0x02 RST=0x04 PSH=0x08 ACK=0x10 URG=0x20)
+    has_ack: bool
+    seq: int
+    ack: int
+    stream_offset: int  # sender's stream position (bytes before this segment's payload)
+
+
+@dataclass(slots=True)
+class StreamGap:
+    """Bytes of one direction that the capture does not hold.
+
+    The stream carries on after the gap: the consumer is told how many bytes are missing and
+    where, so it can resynchronise instead of giving up. `size` is exact when both edges of the
+    hole were seen; `size_known` is False when the loss ran to the end of the capture or the
+    sequence numbers could not tell.
+    """
+
+    direction: Direction
+    stream_offset: int  # position in the direction's stream where the missing bytes start
+    size: int
+    frame: int  # the first frame after the hole (or the truncated frame, for snaplen)
+    ts: float
+    reason: str  # one of GAP_REASONS
+    size_known: bool = True
+
+
+GAP_REASONS = {
+    "lost_segment": "segments missing from the capture (lost or dropped by the capture)",
+    "snaplen": "frame truncated by the capture's snapshot length",
+    "reorder_overflow": "out-of-order buffer cap reached before the hole was filled",
+    "capture_end": "segments after a hole never arrived before the capture ended",
+}
+
+
+@dataclass(slots=True)
+class Retransmission:
+    """A segment whose bytes had already been delivered, kept as evidence when it disagrees."""
+
+    direction: Direction
+    frame: int
+    ts: float
+    stream_offset: int
+    size: int
+    conflicting: bool  # the bytes differ from the first copy (the first copy was kept)
+
+
+@dataclass(slots=True)
+class TcpFacts:
+    """Everything the capture saw of one TCP connection, per direction where it matters.
+
+    Per-direction lists are indexed by `Direction`. Evidence lists are capped (see
+    `EVIDENCE_CAP`); counters are never capped, so a count larger than its list is normal.
+    """
+
+    conn_id: int
+    client: Endpoint
+    server: Endpoint
+    role_source: str  # "syn" (who sent the SYN), "port" (server port list), "greeting", "guess"
+    first_frame: int
+    first_ts: float
+    last_frame: int = 0
+    last_ts: float = 0.0
+    syn: ControlSegment | None = None
+    syn_ack: ControlSegment | None = None
+    fins: list[ControlSegment] = field(default_factory=list)
+    rsts: list[ControlSegment] = field(default_factory=list)
+    rst_count: int = 0
+    refused: bool = False  # the SYN was answered by an RST
+    mid_stream: bool = False  # no SYN seen: the capture began after the connection opened
+    open_at_capture_end: bool = False
+    packets: list[int] = field(default_factory=lambda: [0, 0])
+    payload_bytes: list[int] = field(default_factory=lambda: [0, 0])  # unique, in-order bytes
+    last_payload_ts: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    retransmitted_segments: list[int] = field(default_factory=lambda: [0, 0])
+    retransmitted_bytes: list[int] = field(default_factory=lambda: [0, 0])
+    retransmissions: list[Retransmission] = field(default_factory=list)  # conflicting first
+    gaps: list[StreamGap] = field(default_factory=list)
+    gap_count: int = 0
+    gap_bytes: list[int] = field(default_factory=lambda: [0, 0])
+    zero_windows: list[ControlSegment] = field(default_factory=list)
+    zero_window_count: list[int] = field(default_factory=lambda: [0, 0])
+    # TTL / hop limit of each sender's packets other than RSTs: value -> packet count.
+    ttls: list[dict[int, int]] = field(default_factory=lambda: [{}, {}])
+
+    def closes(self) -> list[ControlSegment]:
+        """FINs and RSTs in capture order: the raw material of every close verdict."""
+        return sorted(self.fins + self.rsts, key=lambda c: c.frame)
+
+
+EVIDENCE_CAP = 16
