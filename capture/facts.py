@@ -131,7 +131,9 @@ class TcpFacts:
     refused: bool = False  # the SYN was answered by an RST
     mid_stream: bool = False  # no SYN seen: the capture began after the connection opened
     open_at_capture_end: bool = False
+    evicted: bool = False  # dropped by the open-connection cap before it closed
     packets: list[int] = field(default_factory=lambda: [0, 0])
+    frame_bytes: list[int] = field(default_factory=lambda: [0, 0])  # wire length of every frame
     payload_bytes: list[int] = field(default_factory=lambda: [0, 0])  # unique, in-order bytes
     last_payload_ts: list[float] = field(default_factory=lambda: [0.0, 0.0])
     retransmitted_segments: list[int] = field(default_factory=lambda: [0, 0])
