@@ -92,6 +92,7 @@ GAP_REASONS = {
     "snaplen": "frame truncated by the capture's snapshot length",
     "reorder_overflow": "out-of-order buffer cap reached before the hole was filled",
     "capture_end": "segments after a hole never arrived before the capture ended",
+    "evicted": "the open-connection cap evicted the connection before the hole was filled",
 }
 
 
@@ -128,16 +129,22 @@ class TcpFacts:
     fins: list[ControlSegment] = field(default_factory=list)
     rsts: list[ControlSegment] = field(default_factory=list)
     rst_count: int = 0
+    fin_count: int = 0  # FIN segments, retransmitted FINs included (`fins` keeps the first few)
     refused: bool = False  # the SYN was answered by an RST
     mid_stream: bool = False  # no SYN seen: the capture began after the connection opened
     open_at_capture_end: bool = False
     evicted: bool = False  # dropped by the open-connection cap before it closed
+    superseded: bool = False  # a new SYN (another ISN) on the same 4-tuple ended it unclosed
     packets: list[int] = field(default_factory=lambda: [0, 0])
     frame_bytes: list[int] = field(default_factory=lambda: [0, 0])  # wire length of every frame
     payload_bytes: list[int] = field(default_factory=lambda: [0, 0])  # unique, in-order bytes
     last_payload_ts: list[float] = field(default_factory=lambda: [0.0, 0.0])
     retransmitted_segments: list[int] = field(default_factory=lambda: [0, 0])
     retransmitted_bytes: list[int] = field(default_factory=lambda: [0, 0])
+    # Of the retransmitted segments: how many disagreed with the first copy, and how many could
+    # not be compared because the first copy was no longer held (or was never seen).
+    conflicting_retransmissions: list[int] = field(default_factory=lambda: [0, 0])
+    unverified_retransmissions: list[int] = field(default_factory=lambda: [0, 0])
     retransmissions: list[Retransmission] = field(default_factory=list)  # conflicting first
     gaps: list[StreamGap] = field(default_factory=list)
     gap_count: int = 0

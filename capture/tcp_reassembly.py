@@ -1,0 +1,324 @@
+"""One direction of a TCP connection put back in order: the stream a consumer reads.
+
+`StreamDirection.segment()` takes every segment the capture holds for one direction, in
+capture order, and hands the consumer (`ConnectionSink`) each byte exactly once, in sequence
+order, with the frame number and timestamp of the segment that carried it:
+
+* Sequence numbers are 32-bit and wrap; positions handed out (`stream_offset`) are plain
+  integers counted from the stream start (the byte after the SYN, or the first segment seen
+  when the capture began mid-connection), so streams longer than 4 GiB are fine.
+* Out-of-order segments wait in a sorted, non-overlapping buffer, allocated on first use and
+  capped in bytes (`reorder_cap`). The first copy of a byte wins: a later copy (a
+  retransmission or an overlapping segment) is trimmed away and compared with the first;
+  one with different bytes is recorded as a conflicting `Retransmission`.
+  Delivered segments are compared against a small window of the most recently delivered
+  ones (`recent_segments`); a retransmission of older bytes counts as unverified rather
+  than keeping unbounded history.
+* A hole that evidence says will never be filled becomes a `StreamGap` of exact size and
+  position, and the bytes after it are delivered: the peer acknowledged past the hole
+  (`lost_segment`), the reorder buffer is full (`reorder_overflow`), the connection ended
+  (`lost_segment` after RST/FIN, `capture_end` when the capture stopped first). Bytes a
+  frame did not hold because of the snapshot length are a `snaplen` gap at their position.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right, insort
+from collections import deque
+
+from capture.consumer import ConnectionSink
+from capture.facts import EVIDENCE_CAP, Direction, Retransmission, StreamGap, TcpFacts
+
+SEQ_MASK = 0xFFFFFFFF
+SEQ_HALF = 0x80000000
+SEQ_SPACE = 0x100000000
+
+DEFAULT_REORDER_CAP = 4 << 20  # bytes buffered out of order per direction
+DEFAULT_RECENT_SEGMENTS = 8  # delivered segments kept to verify retransmissions
+TRAILING_LOSS_LIMIT = 1 << 30  # an ACK further ahead than this is not believed
+
+
+class _Pending:
+    """A buffered piece: `payload` then `missing` bytes the frame did not hold (snaplen)."""
+
+    __slots__ = ("end", "frame", "missing", "payload", "start", "ts")
+
+    def __init__(self, start: int, payload: bytes, missing: int, frame: int, ts: float) -> None:
+        self.start = start
+        self.payload = payload
+        self.missing = missing
+        self.end = start + len(payload) + missing
+        self.frame = frame
+        self.ts = ts
+
+
+def _start(entry: _Pending) -> int:
+    return entry.start
+
+
+class StreamDirection:
+    """The ordered byte stream of one direction of one connection."""
+
+    __slots__ = (
+        "direction",
+        "facts",
+        "fin_offset",
+        "next_seq",
+        "offset",
+        "peer_ack",
+        "pending",
+        "pending_bytes",
+        "recent",
+        "reorder_cap",
+        "sink",
+        "started",
+    )
+
+    def __init__(
+        self,
+        direction: Direction,
+        facts: TcpFacts,
+        sink: ConnectionSink,
+        reorder_cap: int = DEFAULT_REORDER_CAP,
+        recent_segments: int = DEFAULT_RECENT_SEGMENTS,
+    ) -> None:
+        self.direction = direction
+        self.facts = facts
+        self.sink = sink
+        self.reorder_cap = reorder_cap
+        self.started = False
+        self.next_seq = 0  # sequence number of the next byte to deliver
+        self.offset = 0  # stream position of that byte
+        self.pending: list[_Pending] | None = None  # sorted by start, never overlapping
+        self.pending_bytes = 0
+        self.recent: deque[tuple[int, bytes]] = deque(maxlen=recent_segments)
+        self.peer_ack: int | None = None  # latest ACK number the other side sent
+        self.fin_offset: int | None = None
+
+    # -- positions ----------------------------------------------------------------------
+
+    def start(self, seq: int) -> None:
+        """Set the sequence number of stream position 0 (ISN + 1, or the first segment)."""
+        self.next_seq = seq & SEQ_MASK
+        self.started = True
+
+    def position(self, seq: int) -> int:
+        """Stream position of sequence number `seq` (nearest to what was delivered)."""
+        if not self.started:
+            return 0
+        delta = (seq - self.next_seq) & SEQ_MASK
+        if delta >= SEQ_HALF:
+            delta -= SEQ_SPACE
+        return self.offset + delta
+
+    def note_fin(self, fin_seq: int) -> None:
+        if not self.started:
+            self.start(fin_seq)
+        if self.fin_offset is None:
+            self.fin_offset = self.position(fin_seq)
+
+    # -- segments -----------------------------------------------------------------------
+
+    def segment(self, seq: int, payload: bytes, missing: int, frame: int, ts: float) -> None:
+        """One segment's payload (`missing`: bytes the snapshot length cut off its end)."""
+        if not self.started:
+            self.start(seq)
+        if seq == self.next_seq and self.pending is None and not missing:
+            size = len(payload)
+            if not size:
+                return
+            offset = self.offset
+            self.offset = offset + size
+            self.next_seq = (seq + size) & SEQ_MASK
+            self.recent.append((offset, payload))
+            facts = self.facts
+            direction = self.direction
+            facts.payload_bytes[direction] += size
+            facts.last_payload_ts[direction] = ts
+            self.sink.on_data(direction, payload, frame, ts)
+            return
+        self._segment_slow(seq, payload, missing, frame, ts)
+
+    def _segment_slow(self, seq: int, payload: bytes, missing: int, frame: int, ts: float) -> None:
+        start = self.position(seq)
+        size = len(payload)
+        end = start + size + missing
+        if end == start:
+            return
+        if start < self.offset:
+            if end - start <= 1 and end == self.offset:
+                return  # a keep-alive probe: one old byte (or none) to get an ACK
+            self._retransmitted(start, payload, min(end, self.offset), frame, ts)
+            if end <= self.offset:
+                return
+            cut = self.offset - start
+            if cut <= size:
+                payload = payload[cut:]
+            else:
+                missing -= cut - size
+                payload = b""
+            start = self.offset
+        if start == self.offset and self.pending is None:
+            self._deliver(start, payload, missing, frame, ts)
+            return
+        self._buffer(start, payload, missing, frame, ts)
+        self._drain()
+        if self.pending is not None and self.peer_ack is not None:
+            self.peer_acked(self.peer_ack, frame, ts)
+        if self.pending_bytes > self.reorder_cap:
+            while self.pending is not None and self.pending_bytes > self.reorder_cap:
+                first = self.pending[0]
+                self._gap(first.start - self.offset, first.frame, first.ts, "reorder_overflow")
+                self._drain()
+
+    # -- evidence that a hole will not be filled ----------------------------------------
+
+    def peer_acked(self, ack: int, frame: int, ts: float) -> None:
+        """The other side acknowledged up to `ack`: holes before it were lost by the capture,
+        not by the network (the receiver has those bytes)."""
+        if self.pending is None:
+            return
+        acked = self.position(ack)
+        if self.fin_offset is not None:
+            acked = min(acked, self.fin_offset)
+        while self.pending is not None and self.offset < acked:
+            first = self.pending[0]
+            hole_end = min(first.start, acked)
+            self._gap(hole_end - self.offset, first.frame, first.ts, "lost_segment")
+            self._drain()
+
+    def flush(self, reason: str, frame: int, ts: float) -> None:
+        """No more segments will come: every hole before buffered bytes becomes a gap."""
+        while self.pending is not None:
+            first = self.pending[0]
+            self._gap(first.start - self.offset, first.frame, first.ts, reason)
+            self._drain()
+
+    def trailing_loss(self, frame: int, ts: float) -> None:
+        """At close: bytes the peer acknowledged beyond the last byte seen were lost."""
+        if not self.started or self.peer_ack is None:
+            return
+        acked = self.position(self.peer_ack)
+        if self.fin_offset is not None:
+            acked = min(acked, self.fin_offset)
+        missing = acked - self.offset
+        if 0 < missing < TRAILING_LOSS_LIMIT:
+            self._gap(missing, frame, ts, "lost_segment")
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _deliver(self, start: int, payload: bytes, missing: int, frame: int, ts: float) -> None:
+        size = len(payload)
+        if size:
+            self.recent.append((start, payload))
+            self.offset = start + size
+            self.next_seq = (self.next_seq + size) & SEQ_MASK
+            facts = self.facts
+            facts.payload_bytes[self.direction] += size
+            facts.last_payload_ts[self.direction] = ts
+            self.sink.on_data(self.direction, payload, frame, ts)
+        if missing:
+            self._gap(missing, frame, ts, "snaplen")
+
+    def _gap(self, size: int, frame: int, ts: float, reason: str) -> None:
+        if size <= 0:
+            return
+        gap = StreamGap(self.direction, self.offset, size, frame, ts, reason)
+        self.offset += size
+        self.next_seq = (self.next_seq + size) & SEQ_MASK
+        facts = self.facts
+        facts.gap_count += 1
+        facts.gap_bytes[self.direction] += size
+        if len(facts.gaps) < EVIDENCE_CAP:
+            facts.gaps.append(gap)
+        self.sink.on_gap(gap)
+
+    def _drain(self) -> None:
+        pending = self.pending
+        while pending and pending[0].start <= self.offset:
+            first = pending.pop(0)
+            self.pending_bytes -= len(first.payload)
+            self._deliver(first.start, first.payload, first.missing, first.frame, first.ts)
+        if not pending:
+            self.pending = None
+
+    def _buffer(self, start: int, payload: bytes, missing: int, frame: int, ts: float) -> None:
+        """Add [start, end) to the reorder buffer, keeping only bytes not already buffered."""
+        if self.pending is None:
+            self.pending = []
+        pending = self.pending
+        end = start + len(payload) + missing
+        index = bisect_right(pending, start, key=_start) - 1
+        if index < 0 or pending[index].end <= start:
+            index += 1
+        cursor = start
+        pieces = []
+        conflicting = False
+        overlap = 0
+        while index < len(pending) and pending[index].start < end:
+            held = pending[index]
+            if held.start > cursor:
+                pieces.append((cursor, held.start))
+            low, high = max(cursor, held.start), min(end, held.end)
+            if high > low:
+                overlap += high - low
+                conflicting |= _differs(held.start, held.payload, start, payload, low, high)
+            cursor = max(cursor, held.end)
+            index += 1
+        if cursor < end:
+            pieces.append((cursor, end))
+        if overlap:
+            self._count_retransmission(start, overlap, conflicting, False, frame, ts)
+        size = len(payload)
+        for low, high in pieces:
+            piece = payload[max(0, low - start) : max(0, min(high, start + size) - start)]
+            entry = _Pending(low, piece, high - low - len(piece), frame, ts)
+            insort(pending, entry, key=_start)
+            self.pending_bytes += len(piece)
+
+    def _retransmitted(self, start: int, payload: bytes, end: int, frame: int, ts: float) -> None:
+        """Bytes [start, end) were already delivered (or declared lost): compare them with
+        the first copy while it is still in the recent window."""
+        compared = 0
+        conflicting = False
+        data_end = min(end, start + len(payload))
+        for held_start, held in self.recent:
+            low, high = max(start, held_start), min(data_end, held_start + len(held))
+            if high > low:
+                compared += high - low
+                conflicting |= _differs(held_start, held, start, payload, low, high)
+        unverified = compared < data_end - start
+        self._count_retransmission(start, end - start, conflicting, unverified, frame, ts)
+
+    def _count_retransmission(
+        self, start: int, size: int, conflicting: bool, unverified: bool, frame: int, ts: float
+    ) -> None:
+        facts = self.facts
+        direction = self.direction
+        facts.retransmitted_segments[direction] += 1
+        facts.retransmitted_bytes[direction] += size
+        if unverified:
+            facts.unverified_retransmissions[direction] += 1
+        evidence = facts.retransmissions
+        if conflicting:
+            facts.conflicting_retransmissions[direction] += 1
+            record = Retransmission(direction, frame, ts, start, size, True)
+            if len(evidence) < EVIDENCE_CAP:
+                evidence.append(record)
+            else:  # conflicting evidence displaces a plain retransmission
+                for index, held in enumerate(evidence):
+                    if not held.conflicting:
+                        del evidence[index]
+                        evidence.append(record)
+                        break
+            evidence.sort(key=lambda r: not r.conflicting)
+        elif len(evidence) < EVIDENCE_CAP:
+            evidence.append(Retransmission(direction, frame, ts, start, size, False))
+
+
+def _differs(a_start: int, a: bytes, b_start: int, b: bytes, low: int, high: int) -> bool:
+    """Whether two copies differ on the bytes [low, high) both hold."""
+    high = min(high, a_start + len(a), b_start + len(b))
+    if high <= low:
+        return False
+    return a[low - a_start : high - a_start] != b[low - b_start : high - b_start]

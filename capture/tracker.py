@@ -1,0 +1,547 @@
+"""The connection table and the per-frame loop: frames in, per-connection streams out.
+
+`TcpTracker.feed(frame)` takes one `(frame_no, ts, linktype, data, wire_len)` tuple (a live
+capture pushes them one at a time); `run(frames)` is the same call over an iterator, and
+`finish()` ends the capture. Everything a frame can be is accounted for in `CaptureStats`.
+
+Connections are keyed by their 4-tuple as raw bytes (source address, destination address,
+source port, destination port); both orientations map to the same `Connection`, each with
+its `Direction`, so one dict lookup finds the connection and who sent the segment.
+
+Roles: the sender of a SYN is the client (`role_source="syn"`; a SYN-ACK names the client
+too); without a handshake a configured server port decides (`"port"`); otherwise the first
+sender is taken to be the client (`"guess"`) and the consumer may call `swap_roles()` when
+the bytes say otherwise.
+
+Lifecycle: SYN, SYN-ACK, every FIN and RST (capped lists, uncapped counts), zero windows,
+refused connections (SYN answered by RST). A new SYN with another ISN on a 4-tuple finishes
+the connection there (closed or not) and starts a new one. A closed connection (RST, or a
+FIN each way) lingers `linger` seconds of capture time, absorbing late ACKs and
+retransmitted FINs, then the consumer gets `on_close` and the connection is released. An
+open-connection cap evicts the least recently active connection (a second-chance sweep in
+creation order, so the per-frame path does no bookkeeping for it), bounding a days-long
+live run.
+
+The hot path (`feed`) is written flat on purpose: one struct unpack reads the link and IPv4
+headers of the usual frames, one more the TCP header, the ports are checked before anything
+is allocated, and a pure ACK only moves counters. That is about 1 µs a frame where dpkt's
+object-per-layer parse costs about 10 µs; anything unusual (VLAN tags, IPv6, IPv4 options,
+fragments, loopback and raw link types) takes the slow path in `linktypes.py` and `ip.py`.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import deque
+from collections.abc import Iterable
+
+from capture.consumer import ConnectionSink, SinkFactory
+from capture.facts import (
+    C2S,
+    EVIDENCE_CAP,
+    S2C,
+    ControlSegment,
+    Endpoint,
+    TcpFacts,
+)
+from capture.fragments import FragmentTable
+from capture.ip import locate_tcp
+from capture.linktypes import DLT_EN10MB, DLT_LINUX_SLL, DLT_LINUX_SLL2, LINKTYPES
+from capture.stats import CaptureStats
+from capture.tcp_reassembly import (
+    DEFAULT_RECENT_SEGMENTS,
+    DEFAULT_REORDER_CAP,
+    StreamDirection,
+)
+
+Frame = tuple[int, float, int, bytes, int]
+
+FIN = 0x01
+SYN = 0x02
+RST = 0x04
+ACK = 0x10
+CONTROL_FLAGS = SYN | FIN | RST
+
+DEFAULT_SERVER_PORTS = frozenset({3306})
+DEFAULT_LINGER = 5.0  # seconds of capture time a closed connection is kept
+DEFAULT_MAX_CONNECTIONS = 200_000
+
+TCP_HEADER = struct.Struct("!HHIIBBH")  # ports, seq, ack, data offset, flags, window
+
+# Link types whose header has a fixed size, with a struct reading the EtherType and the IPv4
+# fields the hot path needs in one call: (unpack, network offset).
+# Fields: ethertype, version/IHL, total length, flags/fragment offset, TTL, protocol.
+FAST_IPV4 = {
+    DLT_EN10MB: (struct.Struct("!12xHBxHxxHBB").unpack_from, 14),
+    DLT_LINUX_SLL: (struct.Struct("!14xHBxHxxHBB").unpack_from, 16),
+    DLT_LINUX_SLL2: (struct.Struct("!H18xBxHxxHBB").unpack_from, 20),
+}
+
+DIRECTIONS = (C2S, S2C)
+PER_DIRECTION_FACTS = (
+    "packets",
+    "frame_bytes",
+    "payload_bytes",
+    "last_payload_ts",
+    "retransmitted_segments",
+    "retransmitted_bytes",
+    "conflicting_retransmissions",
+    "unverified_retransmissions",
+    "gap_bytes",
+    "zero_window_count",
+    "ttls",
+)
+
+
+class Connection:
+    """One tracked connection: its facts, its two streams and its place in the table."""
+
+    __slots__ = (
+        "closed",
+        "facts",
+        "keys",
+        "released",
+        "sink",
+        "streams",
+        "swept_frame",
+        "tracker",
+    )
+
+    def __init__(self, tracker: TcpTracker, facts: TcpFacts, keys: tuple[bytes, bytes]) -> None:
+        self.tracker = tracker
+        self.facts = facts
+        self.keys = keys  # (client -> server key, server -> client key)
+        self.sink: ConnectionSink | None = None
+        self.streams: list[StreamDirection] | None = None
+        self.closed = False
+        self.released = False
+        self.swept_frame = facts.first_frame
+
+    def swap_roles(self) -> None:
+        """Exchange client and server: the consumer's bytes showed the guess was wrong.
+
+        Meant for before the consumer has used any data; refused when a SYN decided the
+        roles. Every per-direction fact, evidence record and stream follows the swap."""
+        facts = self.facts
+        if facts.role_source == "syn":
+            raise RuntimeError("roles decided by the SYN cannot be swapped")
+        facts.client, facts.server = facts.server, facts.client
+        for name in PER_DIRECTION_FACTS:
+            getattr(facts, name).reverse()
+        for record in (
+            facts.fins + facts.rsts + facts.zero_windows + facts.gaps + facts.retransmissions
+        ):
+            record.direction = DIRECTIONS[record.direction ^ 1]
+        self.keys = (self.keys[1], self.keys[0])
+        table = self.tracker._table
+        table[self.keys[0]] = (self, C2S)
+        table[self.keys[1]] = (self, S2C)
+        if self.streams is not None:
+            self.streams.reverse()
+            for direction, stream in zip(DIRECTIONS, self.streams, strict=True):
+                stream.direction = direction
+
+
+class TcpTracker:
+    """Turns frames into per-connection ordered streams for the consumer's sinks.
+
+    `server_ports`: connections with neither port in the set are only counted
+    (`stats.tcp_other_ports`); None tracks every TCP connection. `linger`: seconds of capture
+    time a closed connection stays to absorb late packets. `max_connections`: open
+    connections kept before the least recently active is evicted. `reorder_cap`: bytes held
+    out of order per direction before a gap is declared. `recent_segments`: delivered
+    segments kept per direction to compare retransmissions against.
+    """
+
+    def __init__(
+        self,
+        sink_factory: SinkFactory,
+        stats: CaptureStats | None = None,
+        *,
+        server_ports: Iterable[int] | None = DEFAULT_SERVER_PORTS,
+        linger: float = DEFAULT_LINGER,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        reorder_cap: int = DEFAULT_REORDER_CAP,
+        recent_segments: int = DEFAULT_RECENT_SEGMENTS,
+        fragment_timeout: float = 30.0,
+    ) -> None:
+        self.sink_factory = sink_factory
+        self.stats = stats if stats is not None else CaptureStats()
+        self.server_ports = None if server_ports is None else frozenset(server_ports)
+        self.linger = linger
+        self.max_connections = max(1, max_connections)
+        self.reorder_cap = reorder_cap
+        self.recent_segments = recent_segments
+        self.fragments = FragmentTable(self.stats, timeout=fragment_timeout)
+        self._table: dict[bytes, tuple[Connection, int]] = {}
+        self._connections: dict[int, Connection] = {}  # by conn_id, in creation order
+        self._lingering: deque[tuple[float, Connection]] = deque()
+        self._next_id = 1
+        self._last_frame = 0
+        self._last_ts = 0.0
+        self._warned_linktypes: set[int] = set()
+
+    # -- driving ------------------------------------------------------------------------
+
+    def run(self, frames: Iterable[Frame]) -> None:
+        """Feed every frame of an iterator (the same code path as a live `feed`)."""
+        feed = self.feed
+        for frame in frames:
+            feed(frame)
+
+    def open_connections(self) -> int:
+        return len(self._connections)
+
+    def feed(self, frame: Frame) -> None:
+        """Account one frame: skip it, or update its connection and deliver its bytes."""
+        frame_no, ts, linktype, data, wire_len = frame
+        if self._lingering and self._lingering[0][0] <= ts:
+            self._release_lingering(ts)
+        fast = FAST_IPV4.get(linktype)
+        try:
+            if fast is not None:
+                ethertype, version_ihl, total, fragment, ttl, proto = fast[0](data)
+                if (
+                    ethertype == 0x0800
+                    and version_ihl == 0x45
+                    and proto == 6
+                    and not fragment & 0x3FFF
+                ):
+                    ip = fast[1]
+                    addresses = data[ip + 12 : ip + 20]
+                    tcp = ip + 20
+                    end = ip + total if total else len(data)
+                else:
+                    fast = None
+            if fast is None:
+                located = self._locate(linktype, data, ts)
+                if located is None:
+                    return
+                addresses, ttl, data, tcp, end = located
+            sport, dport, seq, ack, data_offset, flags, window = TCP_HEADER.unpack_from(data, tcp)
+        except (struct.error, IndexError):
+            self.stats.too_short += 1
+            return
+        ports = self.server_ports
+        if ports is not None and sport not in ports and dport not in ports:
+            self.stats.tcp_other_ports += 1
+            return
+        payload_start = tcp + (data_offset >> 4) * 4
+        if payload_start < tcp + 20 or payload_start > end:
+            self.stats.malformed += 1
+            return
+        captured = len(data)
+        if end > captured:  # the snapshot length cut the frame
+            missing = end - max(captured, payload_start)
+            payload = data[payload_start:captured]
+        else:
+            missing = 0
+            payload = data[payload_start:end]
+
+        entry = self._table.get(addresses + data[tcp : tcp + 4])
+        if entry is None or flags & CONTROL_FLAGS:
+            entry = self._lifecycle(
+                entry,
+                addresses,
+                data,
+                tcp,
+                sport,
+                dport,
+                seq,
+                ack,
+                flags,
+                window,
+                ttl,
+                frame_no,
+                ts,
+                len(payload) + missing,
+            )
+        conn, direction = entry
+        facts = conn.facts
+        facts.packets[direction] += 1
+        facts.frame_bytes[direction] += wire_len
+        facts.last_frame = frame_no
+        facts.last_ts = ts
+        if not flags & RST:
+            ttls = facts.ttls[direction]
+            ttls[ttl] = ttls.get(ttl, 0) + 1
+            if not window and not flags & SYN:
+                self._zero_window(facts, direction, frame_no, ts, ttl, flags, seq, ack, conn)
+        streams = conn.streams
+        if streams is not None:
+            if flags & ACK:
+                peer = streams[direction ^ 1]
+                peer.peer_ack = ack
+                if peer.pending is not None:
+                    peer.peer_acked(ack, frame_no, ts)
+            if payload or missing:
+                if flags & SYN:
+                    seq += 1  # data on a SYN (TCP Fast Open) starts after the ISN
+                streams[direction].segment(seq, payload, missing, frame_no, ts)
+        if flags & (FIN | RST):
+            self._closing_flags(conn, direction, flags, frame_no, ts)
+
+    def finish(self) -> None:
+        """The capture ended: release every connection, lingering ones first."""
+        while self._lingering:
+            _deadline, conn = self._lingering.popleft()
+            if not conn.released:
+                self._release(conn, "lost_segment")
+        for conn in list(self._connections.values()):
+            conn.facts.open_at_capture_end = True
+            self._release(conn, "capture_end")
+        self.fragments.give_up()
+
+    # -- the slow paths -----------------------------------------------------------------
+
+    def _locate(
+        self, linktype: int, data: bytes, ts: float
+    ) -> tuple[bytes, int, bytes, int, int] | None:
+        link = LINKTYPES.get(linktype)
+        if link is None:
+            unsupported = self.stats.unsupported_linktype
+            unsupported[linktype] = unsupported.get(linktype, 0) + 1
+            if linktype not in self._warned_linktypes:
+                self._warned_linktypes.add(linktype)
+                self.stats.warn(f"link type {linktype} is not supported: its frames are counted")
+            return None
+        ethertype, offset = link.locate(data)
+        return locate_tcp(ethertype, data, offset, ts, self.stats, self.fragments)
+
+    def _lifecycle(
+        self,
+        entry: tuple[Connection, int] | None,
+        addresses: bytes,
+        data: bytes,
+        tcp: int,
+        sport: int,
+        dport: int,
+        seq: int,
+        ack: int,
+        flags: int,
+        window: int,
+        ttl: int,
+        frame_no: int,
+        ts: float,
+        payload_len: int,
+    ) -> tuple[Connection, int]:
+        """New connections, port reuse, and the SYN/FIN/RST records."""
+        if flags & SYN and not flags & ACK and entry is not None:
+            conn = entry[0]
+            syn = conn.facts.syn
+            if syn is None or syn.seq != seq:  # a new connection on a reused 4-tuple
+                if not conn.closed:
+                    conn.facts.superseded = True
+                self._release(conn, "lost_segment")
+                entry = None
+        if entry is None:
+            entry = self._new_connection(addresses, data, tcp, sport, dport, flags, frame_no, ts)
+        conn, direction = entry
+        facts = conn.facts
+        if not flags & CONTROL_FLAGS:
+            return entry
+        streams = conn.streams
+        stream = streams[direction] if streams is not None else None
+        if flags & SYN:
+            kind = "SYN-ACK" if flags & ACK else "SYN"
+            if stream is not None and not stream.started:
+                stream.start(seq + 1)
+            if kind == "SYN" and facts.syn is None:
+                facts.syn = self._control(
+                    kind, direction, frame_no, ts, ttl, window, flags, seq, ack, 0
+                )
+            elif kind == "SYN-ACK" and facts.syn_ack is None:
+                facts.syn_ack = self._control(
+                    kind, direction, frame_no, ts, ttl, window, flags, seq, ack, 0
+                )
+                if streams is not None and not streams[direction ^ 1].started:
+                    streams[direction ^ 1].start(ack)
+        if flags & (FIN | RST):
+            offset = stream.position(seq) if stream is not None else 0
+            if flags & RST:
+                facts.rst_count += 1
+                if len(facts.rsts) < EVIDENCE_CAP:
+                    facts.rsts.append(
+                        self._control(
+                            "RST", direction, frame_no, ts, ttl, window, flags, seq, ack, offset
+                        )
+                    )
+                if direction == S2C and facts.syn is not None and facts.syn_ack is None:
+                    facts.refused = True
+            else:
+                facts.fin_count += 1
+                if len(facts.fins) < EVIDENCE_CAP:
+                    facts.fins.append(
+                        self._control(
+                            "FIN", direction, frame_no, ts, ttl, window, flags, seq, ack, offset
+                        )
+                    )
+                if stream is not None:
+                    stream.note_fin(seq + payload_len)
+        return entry
+
+    @staticmethod
+    def _control(
+        kind: str,
+        direction: int,
+        frame_no: int,
+        ts: float,
+        ttl: int,
+        window: int,
+        flags: int,
+        seq: int,
+        ack: int,
+        offset: int,
+    ) -> ControlSegment:
+        return ControlSegment(
+            kind,
+            DIRECTIONS[direction],
+            frame_no,
+            ts,
+            ttl,
+            window,
+            flags,
+            bool(flags & ACK),
+            seq,
+            ack,
+            offset,
+        )
+
+    def _new_connection(
+        self,
+        addresses: bytes,
+        data: bytes,
+        tcp: int,
+        sport: int,
+        dport: int,
+        flags: int,
+        frame_no: int,
+        ts: float,
+    ) -> tuple[Connection, int]:
+        if len(self._connections) >= self.max_connections:
+            self._evict_one()
+        half = len(addresses) // 2
+        sender = Endpoint(addresses[:half], sport)
+        receiver = Endpoint(addresses[half:], dport)
+        ports = self.server_ports
+        if flags & SYN:
+            role = "syn"
+            sender_is_client = not flags & ACK
+        elif ports is not None and (dport in ports) != (sport in ports):
+            role = "port"
+            sender_is_client = dport in ports
+        else:
+            role = "guess"
+            sender_is_client = True
+        forward = addresses + data[tcp : tcp + 4]
+        backward = (
+            addresses[half:] + addresses[:half] + data[tcp + 2 : tcp + 4] + data[tcp : tcp + 2]
+        )
+        if sender_is_client:
+            client, server, keys = sender, receiver, (forward, backward)
+        else:
+            client, server, keys = receiver, sender, (backward, forward)
+        facts = TcpFacts(
+            conn_id=self._next_id,
+            client=client,
+            server=server,
+            role_source=role,
+            first_frame=frame_no,
+            first_ts=ts,
+            mid_stream=not flags & SYN,
+        )
+        self._next_id += 1
+        conn = Connection(self, facts, keys)
+        self._table[keys[0]] = (conn, C2S)
+        self._table[keys[1]] = (conn, S2C)
+        self._connections[facts.conn_id] = conn
+        self.stats.connections += 1
+        sink = self.sink_factory(conn)
+        if sink is not None:
+            conn.sink = sink
+            conn.streams = [
+                StreamDirection(d, facts, sink, self.reorder_cap, self.recent_segments)
+                for d in DIRECTIONS
+            ]
+        return self._table[forward]
+
+    def _zero_window(
+        self,
+        facts: TcpFacts,
+        direction: int,
+        frame_no: int,
+        ts: float,
+        ttl: int,
+        flags: int,
+        seq: int,
+        ack: int,
+        conn: Connection,
+    ) -> None:
+        facts.zero_window_count[direction] += 1
+        if len(facts.zero_windows) < EVIDENCE_CAP:
+            streams = conn.streams
+            offset = streams[direction].position(seq) if streams is not None else 0
+            facts.zero_windows.append(
+                self._control(
+                    "ZERO-WINDOW", direction, frame_no, ts, ttl, 0, flags, seq, ack, offset
+                )
+            )
+
+    def _closing_flags(
+        self, conn: Connection, direction: int, flags: int, frame_no: int, ts: float
+    ) -> None:
+        """After a FIN or RST's payload was delivered: flush holes on RST, start lingering
+        once the connection is closed (RST, or a FIN from each side)."""
+        facts = conn.facts
+        if flags & RST and conn.streams is not None:
+            for stream in conn.streams:
+                stream.flush("lost_segment", frame_no, ts)
+        if conn.closed:
+            return
+        if flags & RST or {fin.direction for fin in facts.fins} == {C2S, S2C}:
+            conn.closed = True
+            self._lingering.append((ts + self.linger, conn))
+
+    def _release_lingering(self, now: float) -> None:
+        lingering = self._lingering
+        while lingering and lingering[0][0] <= now:
+            _deadline, conn = lingering.popleft()
+            if not conn.released:
+                self._release(conn, "lost_segment")
+
+    def _evict_one(self) -> None:
+        """Evict the least recently active connection (second chance in creation order)."""
+        connections = self._connections
+        while True:
+            conn_id = next(iter(connections))
+            conn = connections[conn_id]
+            last = conn.facts.last_frame
+            if last > conn.swept_frame:
+                conn.swept_frame = last
+                del connections[conn_id]
+                connections[conn_id] = conn
+                continue
+            conn.facts.evicted = True
+            self.stats.connections_evicted += 1
+            self._release(conn, "evicted")
+            return
+
+    def _release(self, conn: Connection, reason: str) -> None:
+        """Flush what the streams hold, hand the facts over and forget the connection."""
+        if conn.released:
+            return
+        conn.released = True
+        facts = conn.facts
+        streams = conn.streams
+        if streams is not None:
+            for stream in streams:
+                stream.flush(reason, facts.last_frame, facts.last_ts)
+                stream.trailing_loss(facts.last_frame, facts.last_ts)
+        table = self._table
+        for key in conn.keys:
+            if table.get(key, (None,))[0] is conn:
+                del table[key]
+        del self._connections[facts.conn_id]
+        self.stats.connection_frames += facts.packets[0] + facts.packets[1]
+        if conn.sink is not None:
+            conn.sink.on_close(facts)
