@@ -257,18 +257,33 @@ def _unwrap(
         stream = _Prefixed(magic, raw)  # type: ignore[assignment]
 
     position = 0
-    failed = False
+    broken: _ReadFailed | None = None  # a failure not yet reported
+    finished = False
+    # Compressed streams are read piecewise (read1) so that a stream cut short still gives
+    # the bytes before the cut; the failure is raised on the call after.
+    read_piece = getattr(stream, "read1", stream.read) if compression else stream.read
 
     def read(size: int) -> bytes:
-        nonlocal position, failed
-        if failed:
+        nonlocal position, broken, finished
+        if finished:
             return b""
-        try:
-            data = stream.read(size)
-        except _READ_ERRORS as error:
-            failed = True
-            raise _ReadFailed(position, error) from None
+        pieces = []
+        wanted = size
+        while wanted > 0 and broken is None:
+            try:
+                piece = read_piece(wanted)
+            except _READ_ERRORS as error:
+                broken = _ReadFailed(position + size - wanted, error)
+                break
+            if not piece:
+                break
+            pieces.append(piece)
+            wanted -= len(piece)
+        data = b"".join(pieces)
         position += len(data)
+        if not data and broken is not None:
+            finished = True
+            raise broken
         return data
 
     try:
