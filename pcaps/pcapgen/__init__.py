@@ -1,0 +1,1 @@
+"""pcapgen: makes the capture suite in pcaps/ (run it as `pcaps/generate`)."""
