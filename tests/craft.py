@@ -247,15 +247,8 @@ class TcpSession:
         for index, size in enumerate(sizes):
             last = index == len(sizes) - 1
             piece = body[offset:] if last else body[offset : offset + size]
-            frag = dpkt.ip.IP(
-                src=ip.src,
-                dst=ip.dst,
-                p=ip.p,
-                ttl=ip.ttl,
-                id=ip.id,
-                off=(0 if last else dpkt.ip.IP_MF) | (offset // 8),
-                data=piece,
-            )
+            frag = dpkt.ip.IP(src=ip.src, dst=ip.dst, p=ip.p, ttl=ip.ttl, id=ip.id, data=piece)
+            frag._flags_offset = (0 if last else dpkt.ip.IP_MF) | (offset // 8)
             frame = link + bytes(frag)
             fragments.append(replace(packet, data=frame, wire_len=len(frame)))
             offset += size
