@@ -18,9 +18,9 @@ refused connections (SYN answered by RST). A new SYN with another ISN on a 4-tup
 the connection there (closed or not) and starts a new one. A closed connection (RST, or a
 FIN each way) lingers `linger` seconds of capture time, absorbing late ACKs and
 retransmitted FINs, then the consumer gets `on_close` and the connection is released. An
-open-connection cap evicts the least recently active connection (a second-chance sweep in
-creation order, so the per-frame path does no bookkeeping for it), bounding a days-long
-live run.
+open-connection cap evicts the least recently active connection, bounding a days-long live
+run; it is found with a lazily updated heap, so the per-frame path does no bookkeeping for
+it beyond the `last_frame` it records anyway.
 
 The hot path (`feed`) is written flat on purpose: one struct unpack reads the link and IPv4
 headers of the usual frames, one more the TCP header, the ports are checked before anything
@@ -31,6 +31,7 @@ fragments, loopback and raw link types) takes the slow path in `linktypes.py` an
 
 from __future__ import annotations
 
+import heapq
 import struct
 from collections import deque
 from collections.abc import Iterable
@@ -100,10 +101,10 @@ class Connection:
         "closed",
         "facts",
         "keys",
+        "queued_frame",
         "released",
         "sink",
         "streams",
-        "swept_frame",
         "tracker",
     )
 
@@ -115,7 +116,7 @@ class Connection:
         self.streams: list[StreamDirection] | None = None
         self.closed = False
         self.released = False
-        self.swept_frame = facts.first_frame
+        self.queued_frame = facts.first_frame  # its key in the tracker's eviction heap
 
     def swap_roles(self) -> None:
         """Exchange client and server: the consumer's bytes showed the guess was wrong.
@@ -175,6 +176,8 @@ class TcpTracker:
         self.fragments = FragmentTable(self.stats, timeout=fragment_timeout)
         self._table: dict[bytes, tuple[Connection, int]] = {}
         self._connections: dict[int, Connection] = {}  # by conn_id, in creation order
+        # (frame of last activity when queued, conn_id): a lazy min-heap for eviction.
+        self._activity: list[tuple[int, int]] = []
         self._lingering: deque[tuple[float, Connection]] = deque()
         self._next_id = 1
         self._last_frame = 0
@@ -455,6 +458,7 @@ class TcpTracker:
         self._table[keys[0]] = (conn, C2S)
         self._table[keys[1]] = (conn, S2C)
         self._connections[facts.conn_id] = conn
+        heapq.heappush(self._activity, (frame_no, facts.conn_id))
         self.stats.connections += 1
         sink = self.sink_factory(conn)
         if sink is not None:
@@ -510,16 +514,26 @@ class TcpTracker:
                 self._release(conn, "lost_segment")
 
     def _evict_one(self) -> None:
-        """Evict the least recently active connection (second chance in creation order)."""
+        """Evict the least recently active connection.
+
+        The heap holds each connection at the frame it was last known active; an entry
+        whose connection has been active since is pushed back with its newer frame. The
+        first entry found current is the true least recently active connection, because
+        every other connection's activity is at least its own heap key."""
         connections = self._connections
+        heap = self._activity
+        if len(heap) > 2 * len(connections) + 64:  # drop entries of released connections
+            heap[:] = [(c.queued_frame, c.facts.conn_id) for c in connections.values()]
+            heapq.heapify(heap)
         while True:
-            conn_id = next(iter(connections))
-            conn = connections[conn_id]
+            queued, conn_id = heapq.heappop(heap)
+            conn = connections.get(conn_id)
+            if conn is None or conn.queued_frame != queued:
+                continue
             last = conn.facts.last_frame
-            if last > conn.swept_frame:
-                conn.swept_frame = last
-                del connections[conn_id]
-                connections[conn_id] = conn
+            if last > queued:
+                conn.queued_frame = last
+                heapq.heappush(heap, (last, conn_id))
                 continue
             conn.facts.evicted = True
             self.stats.connections_evicted += 1
