@@ -332,6 +332,7 @@ def test_packet_after_the_linger_starts_a_fresh_mid_stream_connection():
     s.client_rst()
     recorder, _ = track(s.frames, linger=5.0)
     first, second = recorder.connections
+    assert first.facts.rst_count == 0
     assert second.facts.mid_stream and second.facts.rst_count == 1
 
 
