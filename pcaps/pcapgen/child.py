@@ -53,7 +53,26 @@ def stalled_behind_middlebox(host: str, port: str) -> None:
         emit(event="done", reported=describe(error))
 
 
-ROLES = {"exit_without_close": exit_without_close,
+def query_after_go(host: str, port: str) -> None:
+    """Connect, then wait for "go" on stdin before a query (the parent arranges the path)."""
+    opened = open_pymysql(host, int(port))
+    cursor = opened.handle.cursor()
+    cursor.execute("SELECT 1")
+    cursor.fetchall()
+    emit(event="connected", client=opened.client, thread_id=opened.thread_id,
+         library=opened.library)
+    sys.stdin.readline()
+    try:
+        cursor.execute("SELECT id, name, qty FROM items LIMIT 20")
+        cursor.fetchall()
+        opened.handle.close()
+        emit(event="done", reported="ok")
+    except Exception as error:
+        emit(event="done", reported=describe(error))
+
+
+ROLES = {"query_after_go": query_after_go,
+         "exit_without_close": exit_without_close,
          "stalled_behind_middlebox": stalled_behind_middlebox}
 
 if __name__ == "__main__":

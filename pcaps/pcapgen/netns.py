@@ -52,6 +52,16 @@ REJECT_RULES = (
 )
 
 
+DROP_TO_SERVER = ("-p", "tcp", "--dport", "3306", "-j", "DROP")
+
+
+def drop_to_server(enable: bool) -> str:
+    """Add (or delete) a router rule silently dropping client-to-server MySQL segments."""
+    argv = ["iptables", "-I" if enable else "-D", "FORWARD", *DROP_TO_SERVER]
+    run(*argv, netns=ROUTER_NS)
+    return " ".join(argv)
+
+
 def insert_reset_rules() -> list[str]:
     """Install the router's REJECT rules; returns them as iptables command lines."""
     lines = []

@@ -42,11 +42,13 @@ FIRST_FIN_ON_WIRE = "first FIN on the wire"
 def scenario(*, interface: str = "lo", capture_filter: str = "tcp port 3306",
              file_format: str = "pcap", gzip: bool = False, server: str = "plain",
              starts_capture: bool = False, analyze_options: tuple[str, ...] = (),
-             captures: dict[str, CaptureSpec] | None = None):
+             captures: dict[str, CaptureSpec] | None = None, netns: str | None = None,
+             snaplen: int = 0):
     """Register a scenario under its function's name."""
 
     def register(function: Callable[[Context], None]) -> Callable[[Context], None]:
-        specs = captures or {"": CaptureSpec(interface, capture_filter, file_format, gzip)}
+        specs = captures or {"": CaptureSpec(interface, capture_filter, file_format, gzip,
+                                             netns, snaplen)}
         REGISTRY[function.__name__] = Scenario(function.__name__, function, specs, server,
                                                starts_capture, list(analyze_options))
         return function

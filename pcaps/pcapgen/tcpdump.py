@@ -31,6 +31,7 @@ class CaptureSpec:
     file_format: str = "pcap"
     gzip: bool = False
     netns: str | None = None
+    snaplen: int = 0  # 0: whole packets; anything else truncates frames on purpose
 
     def file_name(self, name: str) -> str:
         suffix = ".pcapng" if self.file_format == "pcapng" else ".pcap"
@@ -49,11 +50,12 @@ class Capture:
     def argv(self, file_name: str) -> list[str]:
         s = self.spec
         if s.file_format == "pcapng":
-            return ["dumpcap", "-i", s.interface, "-s", "0", "-B", str(BUFFER_KIB // 1024),
+            return ["dumpcap", "-i", s.interface, "-s", str(s.snaplen),
+                    "-B", str(BUFFER_KIB // 1024),
                     "-n", "-f", s.capture_filter, "-w", file_name]
         # --immediate-mode: without it packets wait in the kernel's TPACKET_V3 blocks until a
         # block times out, and the ones still waiting when SIGINT arrives are never written.
-        return ["tcpdump", "-i", s.interface, "-s", "0", "-B", str(BUFFER_KIB),
+        return ["tcpdump", "-i", s.interface, "-s", str(s.snaplen), "-B", str(BUFFER_KIB),
                 "--immediate-mode", "-U", "-w", file_name, s.capture_filter]
 
     def command_string(self, file_name: str) -> str:

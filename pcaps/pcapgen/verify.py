@@ -71,8 +71,8 @@ def check(capture: Path, expected: ExpectedCapture) -> list[str]:
         if conn.closed_by == "middlebox":
             if not (seen.first_close or "").endswith("RST"):
                 problems.append(f"{label}: first close is {seen.first_close}, not an RST")
-        elif conn.close == "clean_quit" and closer in ("client", "server"):
-            pass  # after COM_QUIT both sides close at once; either FIN may come first
+        elif (conn.close == "clean_quit" or conn.error_codes) and closer in ("client", "server"):
+            pass  # after COM_QUIT or a fatal ERR both sides close at once, in either order
         elif closer != conn.closed_by:
             problems.append(f"{label}: closed_by {conn.closed_by} expected, wire shows "
                             f"{seen.first_close or 'no close'}")

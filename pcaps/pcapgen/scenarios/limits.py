@@ -20,9 +20,10 @@ def max_connections(ctx: Context) -> None:
     (SUPER) is accepted in the one extra slot MariaDB keeps for such users. A 13th connection
     gets ERR 1040 in place of the greeting (the server refuses at accept time once
     max_connections + 1 threads exist) and is closed by the server: no thread id, no login.
-    All accepted connections then close with COM_QUIT. Only the greeting-time refusal reaches
-    the error log ("Aborted connection 0 ... host: 'connecting host' (Too many connections)");
-    the refusal after login leaves no line."""
+    All accepted connections then close with COM_QUIT. After each ERR 1040 the client closes
+    as soon as it reads it, so the FINs race and either may come first on the wire. Only the
+    greeting-time refusal reaches the error log ("Aborted connection 0 ... host: 'connecting
+    host' (Too many connections)"); the refusal after login leaves no line."""
     ctx.server.set_global(max_connections=10)
     accepted = []
     try:

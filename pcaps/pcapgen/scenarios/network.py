@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -11,13 +12,38 @@ from .. import netns
 from ..clients import describe, open_pymysql
 from ..proxy import MARKER, SequenceCorruptingProxy
 from ..scenario import Context, scenario
-from ..server import Server, ServerConfig
+from ..server import APP, DATABASE, Server, ServerConfig
 from ..tcpdump import CaptureSpec
 
 MIDDLEBOX_SPECS = {
     "client_side": CaptureSpec(interface=netns.CLIENT_IF, netns=netns.CLIENT_NS),
     "server_side": CaptureSpec(interface=netns.SERVER_IF, netns=netns.SERVER_NS),
 }
+
+
+@contextlib.contextmanager
+def namespaced_server(ctx: Context):
+    """The three-namespace topology with a second private mariadbd on 10.231.2.2:3306."""
+    config = ServerConfig(workdir=ctx.workdir / "netns-server", bind_address=netns.SERVER_IP,
+                          netns=netns.SERVER_NS)
+    config.workdir.mkdir(parents=True, exist_ok=True)
+    netns.setup()
+    server = Server(config)
+    try:
+        server.start()
+        for output in ctx.outputs.values():
+            output.server_address, output.server_version = server.address, server.version
+        yield server
+    finally:
+        server.stop()
+        netns.teardown()
+
+
+def client_in_namespace(ctx: Context, role: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        ["ip", "netns", "exec", netns.CLIENT_NS, sys.executable, "-m", "pcapgen.child", role,
+         netns.SERVER_IP, "3306"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ctx.workdir.parent)
 
 
 @scenario(server="own", captures=MIDDLEBOX_SPECS, starts_capture=True)
@@ -29,25 +55,14 @@ def middlebox_rst(ctx: Context) -> None:
     segments in both directions with REJECT --reject-with tcp-reset. The client's next
     keepalive probe is answered by the router's RST (client side: the RST claims to come from
     the server but has TTL 64 and no ACK flag, while the server's own packets arrive with TTL
-    63); when the server
-    sends the SLEEP result, the router resets the server too (server side: RST with TTL 64
-    while the client's packets arrive with TTL 63). Captured on both sides."""
-    config = ServerConfig(workdir=ctx.workdir / "middlebox-server", bind_address=netns.SERVER_IP,
-                          netns=netns.SERVER_NS)
-    config.workdir.mkdir(parents=True, exist_ok=True)
-    netns.setup()
-    server = Server(config)
-    try:
-        server.start()
-        for output in ctx.outputs.values():
-            output.server_address, output.server_version = server.address, server.version
+    63); when the server sends the SLEEP result, the router resets the server too (server
+    side: RST with TTL 64 while the client's packets arrive with TTL 63). Captured on both
+    sides."""
+    with namespaced_server(ctx) as server:
         log_offset = server.error_log_offset()
         ctx.start_capture("client_side")
         ctx.start_capture("server_side")
-        child = subprocess.Popen(
-            ["ip", "netns", "exec", netns.CLIENT_NS, sys.executable, "-m", "pcapgen.child",
-             "stalled_behind_middlebox", netns.SERVER_IP, "3306"],
-            stdout=subprocess.PIPE, text=True, cwd=ctx.workdir.parent)
+        child = client_in_namespace(ctx, "stalled_behind_middlebox")
         connected = json.loads(child.stdout.readline())
         started = time.monotonic()
         time.sleep(0.5)
@@ -60,16 +75,64 @@ def middlebox_rst(ctx: Context) -> None:
         ctx.stop_capture("server_side")
         time.sleep(0.5)
         log = server.error_log_since(log_offset)
-        ctx.notes.append("router rules: " + "; ".join(rules))
-        for side in ("client_side", "server_side"):
-            ctx.outputs[side].error_log = log
-            ctx.expect(client=connected["client"], thread_id=connected["thread_id"],
-                       user="app", database="test", client_library=connected["library"],
-                       client_reported=done["reported"], close="middlebox_rst",
-                       closed_by="middlebox", findings=("middlebox_rst",), capture=side)
-    finally:
-        server.stop()
-        netns.teardown()
+    ctx.notes.append("Router rules: " + "; ".join(rules) + ".")
+    for side in ("client_side", "server_side"):
+        ctx.outputs[side].error_log = log
+        ctx.expect(client=connected["client"], thread_id=connected["thread_id"], user=APP[0],
+                   database=DATABASE, client_library=connected["library"],
+                   client_reported=done["reported"], close="middlebox_rst",
+                   closed_by="middlebox", findings=("middlebox_rst",), capture=side)
+
+
+@scenario(server="own", interface=netns.CLIENT_IF, netns=netns.CLIENT_NS, starts_capture=True)
+def retransmission(ctx: Context) -> None:
+    """In the three-namespace topology (see middlebox_rst), PyMySQL connects to the
+    namespaced server and runs SELECT 1; the router then silently drops client-to-server
+    MySQL segments (iptables DROP) for 0.7 s while the client sends a query. The client's
+    TCP retransmits the query three times (about 0.2, 0.4 and 0.85 s later), and the server,
+    whose previous reply was acknowledged only by the dropped segment, retransmits that reply
+    too (spurious retransmissions, each answered by a duplicate ACK). Once the rule is
+    deleted the query completes and the client quits normally. Captured on the client side,
+    where every copy is visible."""
+    with namespaced_server(ctx) as server:
+        log_offset = server.error_log_offset()
+        ctx.start_capture()
+        child = client_in_namespace(ctx, "query_after_go")
+        connected = json.loads(child.stdout.readline())
+        rule = netns.drop_to_server(True)
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        time.sleep(0.7)
+        netns.drop_to_server(False)
+        done = json.loads(child.stdout.readline())
+        child.wait(timeout=30)
+        time.sleep(0.3)
+        ctx.stop_capture()
+        ctx.outputs[""].error_log = server.error_log_since(log_offset)
+    ctx.notes.append(f"Router rule, for 0.7 s: {rule}.")
+    ctx.expect(client=connected["client"], thread_id=connected["thread_id"], user=APP[0],
+               database=DATABASE, client_library=connected["library"],
+               client_reported=done["reported"], close="clean_quit", closed_by="client",
+               findings=("retransmissions",))
+
+
+@scenario(snaplen=128)
+def truncated_snaplen(ctx: Context) -> None:
+    """Deliberately captured with tcpdump -s 128 (the one capture of the suite without
+    -s 0): PyMySQL runs a query whose result set is about 100 KB, so most server segments
+    are cut after their first 128 bytes and their payload is missing from the capture; the
+    connection is then closed with COM_QUIT, which fits in the snapshot length."""
+    opened = open_pymysql()
+    cursor = opened.handle.cursor()
+    cursor.execute("SELECT 1")
+    cursor.fetchall()
+    cursor.execute("WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                   "WHERE i < 100) SELECT i, REPEAT('t', 1000) FROM n")
+    cursor.fetchall()
+    opened.handle.close()
+    ctx.expect(opened, close="clean_quit", closed_by="client", findings=("capture_gap",),
+               note="frames truncated to 128 bytes: payload bytes are missing, not lost on "
+                    "the network")
 
 
 @scenario(capture_filter="tcp port 3306 or tcp port 3307",
