@@ -151,6 +151,10 @@ def main(argv: list[str] | None = None) -> int:
                   + (f"  {len(warnings)} warning(s)" if warnings else ""), flush=True)
             for warning in warnings:
                 print(f"    WARNING {warning}", flush=True)
+    except KeyboardInterrupt as interrupt:
+        print(f"interrupted ({interrupt}); the scenario in progress wrote nothing",
+              file=sys.stderr)
+        return 130
     finally:
         if server:
             server.stop()

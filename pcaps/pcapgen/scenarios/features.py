@@ -114,13 +114,13 @@ def compression(ctx: Context) -> None:
 @scenario(server="tls")
 def tls(ctx: Context) -> None:
     """The server runs with a self-signed certificate made by openssl. Three connections
-    upgrade with an SSL request and run queries under TLS, so the capture shows only TLS
+    upgrade with an SSL request and run queries under TLS 1.3, so the capture shows only TLS
     records after the greeting: PyMySQL (ssl_ca set, identity not verified) closes normally
     with an encrypted COM_QUIT; the mariadb CLI (--ssl) does the same; a second PyMySQL
     connection is closed by the application without COM_QUIT (its socket closed: the
-    client's FIN comes first). After an encrypted COM_QUIT MariaDB closes at once, and on
-    loopback its FIN usually comes before the client's; neither side sent a TLS
-    close_notify alert."""
+    client's FIN comes first). After an encrypted COM_QUIT both sides close at once and
+    either FIN may come first (so closed_by is read from the capture, see each note); no
+    record follows the COM_QUIT record: neither side sends a TLS close_notify."""
     cert = ctx.server.config.workdir / "tls" / "server-cert.pem"
     tls_options = {"ssl_disabled": False, "ssl_ca": str(cert), "ssl_verify_identity": False}
     opened = open_pymysql(**tls_options)

@@ -39,11 +39,19 @@ def namespaced_server(ctx: Context):
         netns.teardown()
 
 
-def client_in_namespace(ctx: Context, role: str) -> subprocess.Popen:
-    return subprocess.Popen(
+@contextlib.contextmanager
+def client_in_namespace(ctx: Context, role: str):
+    """A `pcapgen.child` client in the client namespace; killed if still running at exit."""
+    child = subprocess.Popen(
         ["ip", "netns", "exec", netns.CLIENT_NS, sys.executable, "-m", "pcapgen.child", role,
          netns.SERVER_IP, "3306"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ctx.workdir.parent)
+    try:
+        yield child
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait()
 
 
 @scenario(server="own", captures=MIDDLEBOX_SPECS, starts_capture=True)
@@ -62,13 +70,13 @@ def middlebox_rst(ctx: Context) -> None:
         log_offset = server.error_log_offset()
         ctx.start_capture("client_side")
         ctx.start_capture("server_side")
-        child = client_in_namespace(ctx, "stalled_behind_middlebox")
-        connected = json.loads(child.stdout.readline())
-        started = time.monotonic()
-        time.sleep(0.5)
-        rules = netns.insert_reset_rules()
-        done = json.loads(child.stdout.readline())
-        child.wait(timeout=30)
+        with client_in_namespace(ctx, "stalled_behind_middlebox") as child:
+            connected = json.loads(child.stdout.readline())
+            started = time.monotonic()
+            time.sleep(0.5)
+            rules = netns.insert_reset_rules()
+            done = json.loads(child.stdout.readline())
+            child.wait(timeout=30)
         # The server answers SLEEP(4) about 4 s after the query; that reply meets the rule.
         time.sleep(max(0.0, started + 5.0 - time.monotonic()))
         ctx.stop_capture("client_side")
@@ -97,15 +105,15 @@ def retransmission(ctx: Context) -> None:
     with namespaced_server(ctx) as server:
         log_offset = server.error_log_offset()
         ctx.start_capture()
-        child = client_in_namespace(ctx, "query_after_go")
-        connected = json.loads(child.stdout.readline())
-        rule = netns.drop_to_server(True)
-        child.stdin.write("go\n")
-        child.stdin.flush()
-        time.sleep(0.7)
-        netns.drop_to_server(False)
-        done = json.loads(child.stdout.readline())
-        child.wait(timeout=30)
+        with client_in_namespace(ctx, "query_after_go") as child:
+            connected = json.loads(child.stdout.readline())
+            rule = netns.drop_to_server(True)
+            child.stdin.write("go\n")
+            child.stdin.flush()
+            time.sleep(0.7)
+            netns.drop_to_server(False)
+            done = json.loads(child.stdout.readline())
+            child.wait(timeout=30)
         time.sleep(0.3)
         ctx.stop_capture()
         ctx.outputs[""].error_log = server.error_log_since(log_offset)
