@@ -12,8 +12,9 @@ order, with the frame number and timestamp of the segment that carried it:
   retransmission or an overlapping segment) is trimmed away and compared with the first;
   one with different bytes is recorded as a conflicting `Retransmission`.
   Delivered segments are compared against a small window of the most recently delivered
-  ones (`recent_segments`); a retransmission of older bytes counts as unverified rather
-  than keeping unbounded history.
+  ones (`recent_segments`, a contiguous run ending at the delivery point, so only the
+  payloads are kept); a retransmission of older bytes counts as unverified rather than
+  keeping unbounded history.
 * A hole that evidence says will never be filled becomes a `StreamGap` of exact size and
   position, and the bytes after it are delivered: the peer acknowledged past the hole
   (`lost_segment`), the reorder buffer is full (`reorder_overflow`), the connection ended
@@ -91,7 +92,8 @@ class StreamDirection:
         self.offset = 0  # stream position of that byte
         self.pending: list[_Pending] | None = None  # sorted by start, never overlapping
         self.pending_bytes = 0
-        self.recent: deque[tuple[int, bytes]] = deque(maxlen=recent_segments)
+        # The last delivered payloads, contiguous and ending at `offset` (a gap clears it).
+        self.recent: deque[bytes] = deque(maxlen=recent_segments)
         self.peer_ack: int | None = None  # latest ACK number the other side sent
         self.fin_offset: int | None = None
 
@@ -127,10 +129,9 @@ class StreamDirection:
             size = len(payload)
             if not size:
                 return
-            offset = self.offset
-            self.offset = offset + size
+            self.offset += size
             self.next_seq = (seq + size) & SEQ_MASK
-            self.recent.append((offset, payload))
+            self.recent.append(payload)
             facts = self.facts
             direction = self.direction
             facts.payload_bytes[direction] += size
@@ -210,7 +211,7 @@ class StreamDirection:
     def _deliver(self, start: int, payload: bytes, missing: int, frame: int, ts: float) -> None:
         size = len(payload)
         if size:
-            self.recent.append((start, payload))
+            self.recent.append(payload)
             self.offset = start + size
             self.next_seq = (self.next_seq + size) & SEQ_MASK
             facts = self.facts
@@ -224,6 +225,7 @@ class StreamDirection:
         if size <= 0:
             return
         gap = StreamGap(self.direction, self.offset, size, frame, ts, reason)
+        self.recent.clear()
         self.offset += size
         self.next_seq = (self.next_seq + size) & SEQ_MASK
         facts = self.facts
@@ -282,11 +284,16 @@ class StreamDirection:
         compared = 0
         conflicting = False
         data_end = min(end, start + len(payload))
-        for held_start, held in self.recent:
-            low, high = max(start, held_start), min(data_end, held_start + len(held))
+        held_end = self.offset
+        for held in reversed(self.recent):
+            held_start = held_end - len(held)
+            low, high = max(start, held_start), min(data_end, held_end)
             if high > low:
                 compared += high - low
                 conflicting |= _differs(held_start, held, start, payload, low, high)
+            if held_start <= start:
+                break
+            held_end = held_start
         unverified = compared < data_end - start
         self._count_retransmission(start, end - start, conflicting, unverified, frame, ts)
 

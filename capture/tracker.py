@@ -69,13 +69,14 @@ DEFAULT_MAX_CONNECTIONS = 200_000
 
 TCP_HEADER = struct.Struct("!HHIIBBH")  # ports, seq, ack, data offset, flags, window
 
-# Link types whose header has a fixed size, with a struct reading the EtherType and the IPv4
-# fields the hot path needs in one call: (unpack, network offset).
-# Fields: ethertype, version/IHL, total length, flags/fragment offset, TTL, protocol.
-FAST_IPV4 = {
-    DLT_EN10MB: (struct.Struct("!12xHBxHxxHBB").unpack_from, 14),
-    DLT_LINUX_SLL: (struct.Struct("!14xHBxHxxHBB").unpack_from, 16),
-    DLT_LINUX_SLL2: (struct.Struct("!H18xBxHxxHBB").unpack_from, 20),
+# The usual frame, a fixed-size link header + IPv4 without options + TCP, read in one call:
+# DLT -> (unpack, network offset). Fields: EtherType, version/IHL, total length, flags and
+# fragment offset, TTL, protocol, (checksum and addresses skipped), then TCP_HEADER.
+_IPV4_TCP = "BxHxxHBB10x" + TCP_HEADER.format[1:]  # 10x: checksum, addresses
+FAST_TCP4 = {
+    DLT_EN10MB: (struct.Struct("!12xH" + _IPV4_TCP).unpack_from, 14),
+    DLT_LINUX_SLL: (struct.Struct("!14xH" + _IPV4_TCP).unpack_from, 16),
+    DLT_LINUX_SLL2: (struct.Struct("!H18x" + _IPV4_TCP).unpack_from, 20),
 }
 
 DIRECTIONS = (C2S, S2C)
@@ -135,8 +136,8 @@ class Connection:
             record.direction = DIRECTIONS[record.direction ^ 1]
         self.keys = (self.keys[1], self.keys[0])
         table = self.tracker._table
-        table[self.keys[0]] = (self, C2S)
-        table[self.keys[1]] = (self, S2C)
+        table[self.keys[0]] = (self, 0)
+        table[self.keys[1]] = (self, 1)
         if self.streams is not None:
             self.streams.reverse()
             for direction, stream in zip(DIRECTIONS, self.streams, strict=True):
@@ -200,65 +201,54 @@ class TcpTracker:
         frame_no, ts, linktype, data, wire_len = frame
         if self._lingering and self._lingering[0][0] <= ts:
             self._release_lingering(ts)
-        fast = FAST_IPV4.get(linktype)
-        try:
-            if fast is not None:
-                ethertype, version_ihl, total, fragment, ttl, proto = fast[0](data)
-                if (
-                    ethertype == 0x0800
-                    and version_ihl == 0x45
-                    and proto == 6
-                    and not fragment & 0x3FFF
-                ):
-                    ip = fast[1]
-                    addresses = data[ip + 12 : ip + 20]
-                    tcp = ip + 20
-                    end = ip + total if total else len(data)
-                else:
-                    fast = None
-            if fast is None:
-                located = self._locate(linktype, data, ts)
-                if located is None:
-                    return
-                addresses, ttl, data, tcp, end = located
-            sport, dport, seq, ack, data_offset, flags, window = TCP_HEADER.unpack_from(data, tcp)
-        except (struct.error, IndexError):
-            self.stats.too_short += 1
-            return
+        fast = FAST_TCP4.get(linktype)
+        if fast is not None:
+            try:
+                (ethertype, version_ihl, total, fragment, ttl, proto,
+                 sport, dport, seq, ack, data_offset, flags, window) = fast[0](data)  # fmt: skip
+            except struct.error:
+                ethertype = 0
+            if ethertype == 0x0800 and version_ihl == 0x45 and proto == 6 and not fragment & 0x3FFF:
+                ip = fast[1]
+                key = data[ip + 12 : ip + 24]  # addresses and ports are contiguous here
+                tcp = ip + 20
+                end = ip + total if total else len(data)
+            else:
+                fast = None
+        if fast is None:
+            parsed = self._parse_slow(linktype, data, ts)
+            if parsed is None:
+                return
+            (key, ttl, data, tcp, end,
+             sport, dport, seq, ack, data_offset, flags, window) = parsed  # fmt: skip
         ports = self.server_ports
         if ports is not None and sport not in ports and dport not in ports:
             self.stats.tcp_other_ports += 1
             return
         payload_start = tcp + (data_offset >> 4) * 4
-        if payload_start < tcp + 20 or payload_start > end:
-            self.stats.malformed += 1
-            return
-        captured = len(data)
-        if end > captured:  # the snapshot length cut the frame
+        if payload_start >= end:
+            if payload_start > end or data_offset < 0x50:
+                self.stats.malformed += 1
+                return
+            payload = b""
+            missing = 0
+        elif end <= len(data):
+            payload = data[payload_start:end]
+            missing = 0
+            if data_offset < 0x50:
+                self.stats.malformed += 1
+                return
+        else:  # the snapshot length cut the frame
+            captured = len(data)
             missing = end - max(captured, payload_start)
             payload = data[payload_start:captured]
-        else:
-            missing = 0
-            payload = data[payload_start:end]
 
-        entry = self._table.get(addresses + data[tcp : tcp + 4])
+        entry = self._table.get(key)
         if entry is None or flags & CONTROL_FLAGS:
             entry = self._lifecycle(
-                entry,
-                addresses,
-                data,
-                tcp,
-                sport,
-                dport,
-                seq,
-                ack,
-                flags,
-                window,
-                ttl,
-                frame_no,
-                ts,
+                entry, key, sport, dport, seq, ack, flags, window, ttl, frame_no, ts,
                 len(payload) + missing,
-            )
+            )  # fmt: skip
         conn, direction = entry
         facts = conn.facts
         facts.packets[direction] += 1
@@ -297,6 +287,22 @@ class TcpTracker:
 
     # -- the slow paths -----------------------------------------------------------------
 
+    def _parse_slow(
+        self, linktype: int, data: bytes, ts: float
+    ) -> tuple[bytes, int, bytes, int, int, int, int, int, int, int, int, int] | None:
+        """Frames the fast path does not take: (key, ttl, buffer, TCP offset, IP end, and the
+        TCP header fields), or None once the frame is counted."""
+        try:
+            located = self._locate(linktype, data, ts)
+            if located is None:
+                return None
+            addresses, ttl, data, tcp, end = located
+            header = TCP_HEADER.unpack_from(data, tcp)
+        except (struct.error, IndexError):
+            self.stats.too_short += 1
+            return None
+        return (addresses + data[tcp : tcp + 4], ttl, data, tcp, end, *header)
+
     def _locate(
         self, linktype: int, data: bytes, ts: float
     ) -> tuple[bytes, int, bytes, int, int] | None:
@@ -314,9 +320,7 @@ class TcpTracker:
     def _lifecycle(
         self,
         entry: tuple[Connection, int] | None,
-        addresses: bytes,
-        data: bytes,
-        tcp: int,
+        key: bytes,
         sport: int,
         dport: int,
         seq: int,
@@ -338,7 +342,7 @@ class TcpTracker:
                 self._release(conn, "lost_segment")
                 entry = None
         if entry is None:
-            entry = self._new_connection(addresses, data, tcp, sport, dport, flags, frame_no, ts)
+            entry = self._new_connection(key, sport, dport, flags, frame_no, ts)
         conn, direction = entry
         facts = conn.facts
         if not flags & CONTROL_FLAGS:
@@ -412,9 +416,7 @@ class TcpTracker:
 
     def _new_connection(
         self,
-        addresses: bytes,
-        data: bytes,
-        tcp: int,
+        key: bytes,
         sport: int,
         dport: int,
         flags: int,
@@ -423,6 +425,7 @@ class TcpTracker:
     ) -> tuple[Connection, int]:
         if len(self._connections) >= self.max_connections:
             self._evict_one()
+        addresses, port_bytes = key[:-4], key[-4:]
         half = len(addresses) // 2
         sender = Endpoint(addresses[:half], sport)
         receiver = Endpoint(addresses[half:], dport)
@@ -436,10 +439,8 @@ class TcpTracker:
         else:
             role = "guess"
             sender_is_client = True
-        forward = addresses + data[tcp : tcp + 4]
-        backward = (
-            addresses[half:] + addresses[:half] + data[tcp + 2 : tcp + 4] + data[tcp : tcp + 2]
-        )
+        forward = key
+        backward = addresses[half:] + addresses[:half] + port_bytes[2:] + port_bytes[:2]
         if sender_is_client:
             client, server, keys = sender, receiver, (forward, backward)
         else:
@@ -455,8 +456,9 @@ class TcpTracker:
         )
         self._next_id += 1
         conn = Connection(self, facts, keys)
-        self._table[keys[0]] = (conn, C2S)
-        self._table[keys[1]] = (conn, S2C)
+        # Plain ints, not Direction members: list indexing with an exact int is faster.
+        self._table[keys[0]] = (conn, 0)
+        self._table[keys[1]] = (conn, 1)
         self._connections[facts.conn_id] = conn
         heapq.heappush(self._activity, (frame_no, facts.conn_id))
         self.stats.connections += 1
