@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -107,6 +108,19 @@ def run_scenario(sc: Scenario, server: Server | None) -> list[str]:
     return warnings
 
 
+def busy_ports() -> list[int]:
+    """Ports the scenarios need on 127.0.0.1 that something else already holds."""
+    busy = []
+    for port in (3306, 3307, 3399):
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                busy.append(port)
+    return busy
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="pcaps/generate",
@@ -125,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown scenario(s): {', '.join(unknown)} (see --list)")
     if os.geteuid() != 0:
         parser.error("needs root (tcpdump, network namespaces, iptables)")
+    if busy := busy_ports():
+        parser.error(f"127.0.0.1 port(s) {busy} already in use (a system MariaDB? stop it "
+                     "first: this script never touches it)")
     selected = [REGISTRY[name] for name in (args.scenarios or REGISTRY)]
     selected.sort(key=lambda sc: SERVER_ORDER[sc.server])
 
