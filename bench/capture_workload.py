@@ -21,7 +21,9 @@ from tests.craft import TcpSession
 RECORD = struct.Struct("<IIII")
 
 
-def template(exchanges: int, response_segments: int) -> list[tuple[str, bytes]]:
+def template(
+    exchanges: int, response_segments: int, response_bytes: int
+) -> list[tuple[str, bytes]]:
     s = TcpSession(client=("10.0.0.1", 40000), server=("10.255.0.1", 3306))
     s.handshake()
     s.server_send(b"\x4a\x00\x00\x00\x0a5.7.42-log\x00" + bytes(60))
@@ -30,7 +32,7 @@ def template(exchanges: int, response_segments: int) -> list[tuple[str, bytes]]:
     for n in range(exchanges):
         s.client_send(b"\x20\x00\x00\x00\x03" + f"SELECT * FROM t WHERE id = {n}".encode())
         for _ in range(response_segments):
-            s.server_send(bytes(1448))
+            s.server_send(bytes(response_bytes))
         s.client_ack()
     s.client_send(b"\x01\x00\x00\x00\x01")
     s.client_fin()
@@ -45,10 +47,11 @@ def write_workload(
     *,
     exchanges: int = 20,
     response_segments: int = 2,
+    response_bytes: int = 1448,
     concurrency: int = 1000,
 ) -> tuple[int, int]:
     """Write the capture; returns (frames, bytes written)."""
-    frames_of_one = template(exchanges, response_segments)
+    frames_of_one = template(exchanges, response_segments, response_bytes)
     frames = 0
     ts = 1_700_000_000.0
     with open(path, "wb") as out:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from bisect import bisect_right, insort
 from collections import deque
+from typing import Any
 
 from capture.consumer import ConnectionSink
 from capture.facts import EVIDENCE_CAP, Direction, Retransmission, StreamGap, TcpFacts
@@ -58,14 +59,30 @@ def _start(entry: _Pending) -> int:
 
 
 class StreamDirection:
-    """The ordered byte stream of one direction of one connection."""
+    """One sender of one connection: its ordered byte stream and its per-packet counters.
+
+    The tracker's table maps each 4-tuple orientation straight to its sender's
+    `StreamDirection`, so a packet touches this one object (and its `peer` for the ACK).
+    The counters (`packets`, `frame_bytes`, `payload_bytes`, `last_payload_ts`,
+    `last_frame`, `last_ts`) live here for that reason and are copied into `TcpFacts` by
+    `Connection.sync_facts()`; `ttls` is the very dict held in `facts.ttls`.
+    """
 
     __slots__ = (
+        "conn",
         "direction",
         "facts",
         "fin_offset",
+        "frame_bytes",
+        "key",
+        "last_frame",
+        "last_payload_ts",
+        "last_ts",
         "next_seq",
         "offset",
+        "packets",
+        "payload_bytes",
+        "peer",
         "peer_ack",
         "pending",
         "pending_bytes",
@@ -73,19 +90,30 @@ class StreamDirection:
         "reorder_cap",
         "sink",
         "started",
+        "ttls",
     )
 
     def __init__(
         self,
         direction: Direction,
         facts: TcpFacts,
-        sink: ConnectionSink,
+        sink: ConnectionSink | None,
         reorder_cap: int = DEFAULT_REORDER_CAP,
         recent_segments: int = DEFAULT_RECENT_SEGMENTS,
     ) -> None:
         self.direction = direction
         self.facts = facts
-        self.sink = sink
+        self.sink = sink  # None: the consumer ignores the connection, only count
+        self.conn: Any = None  # the tracker's Connection (None once released)
+        self.key = b""  # the tracker's table key: this sender's 4-tuple
+        self.peer: Any = None  # the other direction's StreamDirection
+        self.packets = 0
+        self.frame_bytes = 0
+        self.payload_bytes = 0
+        self.last_payload_ts = 0.0
+        self.last_frame = 0
+        self.last_ts = 0.0
+        self.ttls: dict[int, int] = facts.ttls[direction]
         self.reorder_cap = reorder_cap
         self.started = False
         self.next_seq = 0  # sequence number of the next byte to deliver
@@ -132,11 +160,9 @@ class StreamDirection:
             self.offset += size
             self.next_seq = (seq + size) & SEQ_MASK
             self.recent.append(payload)
-            facts = self.facts
-            direction = self.direction
-            facts.payload_bytes[direction] += size
-            facts.last_payload_ts[direction] = ts
-            self.sink.on_data(direction, payload, frame, ts)
+            self.payload_bytes += size
+            self.last_payload_ts = ts
+            self.sink.on_data(self.direction, payload, frame, ts)
             return
         self._segment_slow(seq, payload, missing, frame, ts)
 
@@ -214,9 +240,8 @@ class StreamDirection:
             self.recent.append(payload)
             self.offset = start + size
             self.next_seq = (self.next_seq + size) & SEQ_MASK
-            facts = self.facts
-            facts.payload_bytes[self.direction] += size
-            facts.last_payload_ts[self.direction] = ts
+            self.payload_bytes += size
+            self.last_payload_ts = ts
             self.sink.on_data(self.direction, payload, frame, ts)
         if missing:
             self._gap(missing, frame, ts, "snaplen")

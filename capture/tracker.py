@@ -96,35 +96,47 @@ PER_DIRECTION_FACTS = (
 
 
 class Connection:
-    """One tracked connection: its facts, its two streams and its place in the table."""
+    """One tracked connection: its facts and its two senders (`StreamDirection`)."""
 
-    __slots__ = (
-        "closed",
-        "facts",
-        "keys",
-        "queued_frame",
-        "released",
-        "sink",
-        "streams",
-        "tracker",
-    )
+    __slots__ = ("_facts", "closed", "queued_frame", "released", "sides", "sink")
 
-    def __init__(self, tracker: TcpTracker, facts: TcpFacts, keys: tuple[bytes, bytes]) -> None:
-        self.tracker = tracker
-        self.facts = facts
-        self.keys = keys  # (client -> server key, server -> client key)
+    def __init__(self, facts: TcpFacts, sides: list[StreamDirection]) -> None:
+        self._facts = facts
+        self.sides = sides  # indexed by Direction; each side also sits in the table
         self.sink: ConnectionSink | None = None
-        self.streams: list[StreamDirection] | None = None
         self.closed = False
         self.released = False
         self.queued_frame = facts.first_frame  # its key in the tracker's eviction heap
+        for side in sides:
+            side.conn = self
+        sides[0].peer, sides[1].peer = sides[1], sides[0]
+
+    @property
+    def facts(self) -> TcpFacts:
+        """The facts, with the per-packet counters brought up to date."""
+        return self.sync_facts()
+
+    def last_frame(self) -> int:
+        return max(self.sides[0].last_frame, self.sides[1].last_frame)
+
+    def sync_facts(self) -> TcpFacts:
+        """Copy the counters the hot path keeps on each side into the facts."""
+        facts = self._facts
+        for direction, side in enumerate(self.sides):
+            facts.packets[direction] = side.packets
+            facts.frame_bytes[direction] = side.frame_bytes
+            facts.payload_bytes[direction] = side.payload_bytes
+            facts.last_payload_ts[direction] = side.last_payload_ts
+        latest = max(self.sides, key=lambda side: side.last_frame)
+        facts.last_frame, facts.last_ts = latest.last_frame, latest.last_ts
+        return facts
 
     def swap_roles(self) -> None:
         """Exchange client and server: the consumer's bytes showed the guess was wrong.
 
         Meant for before the consumer has used any data; refused when a SYN decided the
         roles. Every per-direction fact, evidence record and stream follows the swap."""
-        facts = self.facts
+        facts = self._facts
         if facts.role_source == "syn":
             raise RuntimeError("roles decided by the SYN cannot be swapped")
         facts.client, facts.server = facts.server, facts.client
@@ -134,14 +146,9 @@ class Connection:
             facts.fins + facts.rsts + facts.zero_windows + facts.gaps + facts.retransmissions
         ):
             record.direction = DIRECTIONS[record.direction ^ 1]
-        self.keys = (self.keys[1], self.keys[0])
-        table = self.tracker._table
-        table[self.keys[0]] = (self, 0)
-        table[self.keys[1]] = (self, 1)
-        if self.streams is not None:
-            self.streams.reverse()
-            for direction, stream in zip(DIRECTIONS, self.streams, strict=True):
-                stream.direction = direction
+        self.sides.reverse()
+        for direction, side in zip(DIRECTIONS, self.sides, strict=True):
+            side.direction = direction
 
 
 class TcpTracker:
@@ -175,7 +182,7 @@ class TcpTracker:
         self.reorder_cap = reorder_cap
         self.recent_segments = recent_segments
         self.fragments = FragmentTable(self.stats, timeout=fragment_timeout)
-        self._table: dict[bytes, tuple[Connection, int]] = {}
+        self._table: dict[bytes, StreamDirection] = {}  # sender's 4-tuple -> its side
         self._connections: dict[int, Connection] = {}  # by conn_id, in creation order
         # (frame of last activity when queued, conn_id): a lazy min-heap for eviction.
         self._activity: list[tuple[int, int]] = []
@@ -243,36 +250,32 @@ class TcpTracker:
             missing = end - max(captured, payload_start)
             payload = data[payload_start:captured]
 
-        entry = self._table.get(key)
-        if entry is None or flags & CONTROL_FLAGS:
-            entry = self._lifecycle(
-                entry, key, sport, dport, seq, ack, flags, window, ttl, frame_no, ts,
+        side = self._table.get(key)
+        if side is None or flags & CONTROL_FLAGS:
+            side = self._lifecycle(
+                side, key, sport, dport, seq, ack, flags, window, ttl, frame_no, ts,
                 len(payload) + missing,
             )  # fmt: skip
-        conn, direction = entry
-        facts = conn.facts
-        facts.packets[direction] += 1
-        facts.frame_bytes[direction] += wire_len
-        facts.last_frame = frame_no
-        facts.last_ts = ts
+        side.packets += 1
+        side.frame_bytes += wire_len
+        side.last_frame = frame_no
+        side.last_ts = ts
         if not flags & RST:
-            ttls = facts.ttls[direction]
+            ttls = side.ttls
             ttls[ttl] = ttls.get(ttl, 0) + 1
             if not window and not flags & SYN:
-                self._zero_window(facts, direction, frame_no, ts, ttl, flags, seq, ack, conn)
-        streams = conn.streams
-        if streams is not None:
-            if flags & ACK:
-                peer = streams[direction ^ 1]
-                peer.peer_ack = ack
-                if peer.pending is not None:
-                    peer.peer_acked(ack, frame_no, ts)
-            if payload or missing:
-                if flags & SYN:
-                    seq += 1  # data on a SYN (TCP Fast Open) starts after the ISN
-                streams[direction].segment(seq, payload, missing, frame_no, ts)
+                self._zero_window(side, frame_no, ts, ttl, flags, seq, ack)
+        if flags & ACK:
+            peer = side.peer
+            peer.peer_ack = ack
+            if peer.pending is not None:
+                peer.peer_acked(ack, frame_no, ts)
+        if (payload or missing) and side.sink is not None:
+            if flags & SYN:
+                seq += 1  # data on a SYN (TCP Fast Open) starts after the ISN
+            side.segment(seq, payload, missing, frame_no, ts)
         if flags & (FIN | RST):
-            self._closing_flags(conn, direction, flags, frame_no, ts)
+            self._closing_flags(side, flags, frame_no, ts)
 
     def finish(self) -> None:
         """The capture ended: release every connection, lingering ones first."""
@@ -281,7 +284,7 @@ class TcpTracker:
             if not conn.released:
                 self._release(conn, "lost_segment")
         for conn in list(self._connections.values()):
-            conn.facts.open_at_capture_end = True
+            conn._facts.open_at_capture_end = True
             self._release(conn, "capture_end")
         self.fragments.give_up()
 
@@ -319,7 +322,7 @@ class TcpTracker:
 
     def _lifecycle(
         self,
-        entry: tuple[Connection, int] | None,
+        side: StreamDirection | None,
         key: bytes,
         sport: int,
         dport: int,
@@ -331,66 +334,55 @@ class TcpTracker:
         frame_no: int,
         ts: float,
         payload_len: int,
-    ) -> tuple[Connection, int]:
+    ) -> StreamDirection:
         """New connections, port reuse, and the SYN/FIN/RST records."""
-        if flags & SYN and not flags & ACK and entry is not None:
-            conn = entry[0]
-            syn = conn.facts.syn
+        if flags & SYN and not flags & ACK and side is not None:
+            conn = side.conn
+            syn = conn._facts.syn
             if syn is None or syn.seq != seq:  # a new connection on a reused 4-tuple
                 if not conn.closed:
-                    conn.facts.superseded = True
+                    conn._facts.superseded = True
                 self._release(conn, "lost_segment")
-                entry = None
-        if entry is None:
-            entry = self._new_connection(key, sport, dport, flags, frame_no, ts)
-        conn, direction = entry
-        facts = conn.facts
+                side = None
+        if side is None:
+            side = self._new_connection(key, sport, dport, flags, frame_no, ts)
         if not flags & CONTROL_FLAGS:
-            return entry
-        streams = conn.streams
-        stream = streams[direction] if streams is not None else None
+            return side
+        facts = side.facts
+        direction = side.direction
         if flags & SYN:
-            kind = "SYN-ACK" if flags & ACK else "SYN"
-            if stream is not None and not stream.started:
-                stream.start(seq + 1)
-            if kind == "SYN" and facts.syn is None:
-                facts.syn = self._control(
-                    kind, direction, frame_no, ts, ttl, window, flags, seq, ack, 0
-                )
-            elif kind == "SYN-ACK" and facts.syn_ack is None:
-                facts.syn_ack = self._control(
-                    kind, direction, frame_no, ts, ttl, window, flags, seq, ack, 0
-                )
-                if streams is not None and not streams[direction ^ 1].started:
-                    streams[direction ^ 1].start(ack)
+            if not side.started:
+                side.start(seq + 1)
+            if not flags & ACK:
+                if facts.syn is None:
+                    facts.syn = self._control("SYN", side, frame_no, ts, ttl, window, flags, seq,
+                                              ack, 0)  # fmt: skip
+            elif facts.syn_ack is None:
+                facts.syn_ack = self._control("SYN-ACK", side, frame_no, ts, ttl, window, flags,
+                                              seq, ack, 0)  # fmt: skip
+                if not side.peer.started:
+                    side.peer.start(ack)
         if flags & (FIN | RST):
-            offset = stream.position(seq) if stream is not None else 0
+            offset = side.position(seq)
             if flags & RST:
                 facts.rst_count += 1
                 if len(facts.rsts) < EVIDENCE_CAP:
-                    facts.rsts.append(
-                        self._control(
-                            "RST", direction, frame_no, ts, ttl, window, flags, seq, ack, offset
-                        )
-                    )
+                    facts.rsts.append(self._control("RST", side, frame_no, ts, ttl, window,
+                                                    flags, seq, ack, offset))  # fmt: skip
                 if direction == S2C and facts.syn is not None and facts.syn_ack is None:
                     facts.refused = True
             else:
                 facts.fin_count += 1
                 if len(facts.fins) < EVIDENCE_CAP:
-                    facts.fins.append(
-                        self._control(
-                            "FIN", direction, frame_no, ts, ttl, window, flags, seq, ack, offset
-                        )
-                    )
-                if stream is not None:
-                    stream.note_fin(seq + payload_len)
-        return entry
+                    facts.fins.append(self._control("FIN", side, frame_no, ts, ttl, window,
+                                                    flags, seq, ack, offset))  # fmt: skip
+                side.note_fin(seq + payload_len)
+        return side
 
     @staticmethod
     def _control(
         kind: str,
-        direction: int,
+        side: StreamDirection,
         frame_no: int,
         ts: float,
         ttl: int,
@@ -401,18 +393,9 @@ class TcpTracker:
         offset: int,
     ) -> ControlSegment:
         return ControlSegment(
-            kind,
-            DIRECTIONS[direction],
-            frame_no,
-            ts,
-            ttl,
-            window,
-            flags,
-            bool(flags & ACK),
-            seq,
-            ack,
+            kind, side.direction, frame_no, ts, ttl, window, flags, bool(flags & ACK), seq, ack,
             offset,
-        )
+        )  # fmt: skip
 
     def _new_connection(
         self,
@@ -422,7 +405,7 @@ class TcpTracker:
         flags: int,
         frame_no: int,
         ts: float,
-    ) -> tuple[Connection, int]:
+    ) -> StreamDirection:
         if len(self._connections) >= self.max_connections:
             self._evict_one()
         addresses, port_bytes = key[:-4], key[-4:]
@@ -439,12 +422,11 @@ class TcpTracker:
         else:
             role = "guess"
             sender_is_client = True
-        forward = key
-        backward = addresses[half:] + addresses[:half] + port_bytes[2:] + port_bytes[:2]
+        reverse_key = addresses[half:] + addresses[:half] + port_bytes[2:] + port_bytes[:2]
         if sender_is_client:
-            client, server, keys = sender, receiver, (forward, backward)
+            client, server, keys = sender, receiver, (key, reverse_key)
         else:
-            client, server, keys = receiver, sender, (backward, forward)
+            client, server, keys = receiver, sender, (reverse_key, key)
         facts = TcpFacts(
             conn_id=self._next_id,
             client=client,
@@ -455,56 +437,55 @@ class TcpTracker:
             mid_stream=not flags & SYN,
         )
         self._next_id += 1
-        conn = Connection(self, facts, keys)
-        # Plain ints, not Direction members: list indexing with an exact int is faster.
-        self._table[keys[0]] = (conn, 0)
-        self._table[keys[1]] = (conn, 1)
+        sides = [
+            StreamDirection(direction, facts, None, self.reorder_cap, self.recent_segments)
+            for direction in DIRECTIONS
+        ]
+        conn = Connection(facts, sides)
+        table = self._table
+        for side, side_key in zip(sides, keys, strict=True):
+            side.key = side_key
+            table[side_key] = side
         self._connections[facts.conn_id] = conn
         heapq.heappush(self._activity, (frame_no, facts.conn_id))
         self.stats.connections += 1
         sink = self.sink_factory(conn)
         if sink is not None:
             conn.sink = sink
-            conn.streams = [
-                StreamDirection(d, facts, sink, self.reorder_cap, self.recent_segments)
-                for d in DIRECTIONS
-            ]
-        return self._table[forward]
+            for side in conn.sides:
+                side.sink = sink
+        return table[key]
 
     def _zero_window(
         self,
-        facts: TcpFacts,
-        direction: int,
+        side: StreamDirection,
         frame_no: int,
         ts: float,
         ttl: int,
         flags: int,
         seq: int,
         ack: int,
-        conn: Connection,
     ) -> None:
-        facts.zero_window_count[direction] += 1
+        facts = side.facts
+        facts.zero_window_count[side.direction] += 1
         if len(facts.zero_windows) < EVIDENCE_CAP:
-            streams = conn.streams
-            offset = streams[direction].position(seq) if streams is not None else 0
             facts.zero_windows.append(
                 self._control(
-                    "ZERO-WINDOW", direction, frame_no, ts, ttl, 0, flags, seq, ack, offset
+                    "ZERO-WINDOW", side, frame_no, ts, ttl, 0, flags, seq, ack,
+                    side.position(seq),
                 )
-            )
+            )  # fmt: skip
 
-    def _closing_flags(
-        self, conn: Connection, direction: int, flags: int, frame_no: int, ts: float
-    ) -> None:
+    def _closing_flags(self, side: StreamDirection, flags: int, frame_no: int, ts: float) -> None:
         """After a FIN or RST's payload was delivered: flush holes on RST, start lingering
         once the connection is closed (RST, or a FIN from each side)."""
-        facts = conn.facts
-        if flags & RST and conn.streams is not None:
-            for stream in conn.streams:
-                stream.flush("lost_segment", frame_no, ts)
+        conn = side.conn
+        if flags & RST and conn.sink is not None:
+            for each in conn.sides:
+                each.flush("lost_segment", frame_no, ts)
         if conn.closed:
             return
-        if flags & RST or {fin.direction for fin in facts.fins} == {C2S, S2C}:
+        if flags & RST or {fin.direction for fin in conn._facts.fins} == {C2S, S2C}:
             conn.closed = True
             self._lingering.append((ts + self.linger, conn))
 
@@ -525,19 +506,19 @@ class TcpTracker:
         connections = self._connections
         heap = self._activity
         if len(heap) > 2 * len(connections) + 64:  # drop entries of released connections
-            heap[:] = [(c.queued_frame, c.facts.conn_id) for c in connections.values()]
+            heap[:] = [(c.queued_frame, c._facts.conn_id) for c in connections.values()]
             heapq.heapify(heap)
         while True:
             queued, conn_id = heapq.heappop(heap)
             conn = connections.get(conn_id)
             if conn is None or conn.queued_frame != queued:
                 continue
-            last = conn.facts.last_frame
+            last = conn.last_frame()
             if last > queued:
                 conn.queued_frame = last
                 heapq.heappush(heap, (last, conn_id))
                 continue
-            conn.facts.evicted = True
+            conn._facts.evicted = True
             self.stats.connections_evicted += 1
             self._release(conn, "evicted")
             return
@@ -547,17 +528,23 @@ class TcpTracker:
         if conn.released:
             return
         conn.released = True
-        facts = conn.facts
-        streams = conn.streams
-        if streams is not None:
-            for stream in streams:
-                stream.flush(reason, facts.last_frame, facts.last_ts)
-                stream.trailing_loss(facts.last_frame, facts.last_ts)
+        facts = conn.sync_facts()
+        if conn.sink is not None:
+            for side in conn.sides:
+                side.flush(reason, facts.last_frame, facts.last_ts)
+                side.trailing_loss(facts.last_frame, facts.last_ts)
+            facts = conn.sync_facts()
         table = self._table
-        for key in conn.keys:
-            if table.get(key, (None,))[0] is conn:
-                del table[key]
+        for side in conn.sides:
+            if table.get(side.key) is side:
+                del table[side.key]
         del self._connections[facts.conn_id]
         self.stats.connection_frames += facts.packets[0] + facts.packets[1]
-        if conn.sink is not None:
-            conn.sink.on_close(facts)
+        sink = conn.sink
+        # Break the connection <-> sides <-> sink cycles so that reference counting frees
+        # the connection now, instead of leaving it to the cyclic garbage collector.
+        for side in conn.sides:
+            side.conn = side.peer = side.sink = None
+        conn.sink = None
+        if sink is not None:
+            sink.on_close(facts)
