@@ -90,7 +90,7 @@ def run_phase(phase: str, path: str) -> dict:
         frames = stats.frames
         assert stats.unaccounted_frames() == 0
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6  # KiB on Linux
     return {"frames": frames, "seconds": seconds, "peak_rss_mb": peak,
             "connections": stats.connections}  # fmt: skip
 

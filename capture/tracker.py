@@ -488,6 +488,8 @@ class TcpTracker:
         if flags & RST or {fin.direction for fin in conn._facts.fins} == {C2S, S2C}:
             conn.closed = True
             self._lingering.append((ts + self.linger, conn))
+            for each in conn.sides:  # lingering should cost little: drop the compare window
+                each.recent.clear()
 
     def _release_lingering(self, now: float) -> None:
         lingering = self._lingering
