@@ -447,7 +447,11 @@ class TcpTracker:
             side.key = side_key
             table[side_key] = side
         self._connections[facts.conn_id] = conn
-        heapq.heappush(self._activity, (frame_no, facts.conn_id))
+        activity = self._activity
+        if len(activity) > 2 * len(self._connections) + 64:  # drop released connections
+            activity[:] = [(c.queued_frame, c._facts.conn_id) for c in self._connections.values()]
+            heapq.heapify(activity)
+        heapq.heappush(activity, (frame_no, facts.conn_id))
         self.stats.connections += 1
         sink = self.sink_factory(conn)
         if sink is not None:
@@ -485,7 +489,7 @@ class TcpTracker:
                 each.flush("lost_segment", frame_no, ts)
         if conn.closed:
             return
-        if flags & RST or {fin.direction for fin in conn._facts.fins} == {C2S, S2C}:
+        if flags & RST or all(each.fin_offset is not None for each in conn.sides):
             conn.closed = True
             self._lingering.append((ts + self.linger, conn))
             for each in conn.sides:  # lingering should cost little: drop the compare window
@@ -507,9 +511,6 @@ class TcpTracker:
         every other connection's activity is at least its own heap key."""
         connections = self._connections
         heap = self._activity
-        if len(heap) > 2 * len(connections) + 64:  # drop entries of released connections
-            heap[:] = [(c.queued_frame, c._facts.conn_id) for c in connections.values()]
-            heapq.heapify(heap)
         while True:
             queued, conn_id = heapq.heappop(heap)
             conn = connections.get(conn_id)

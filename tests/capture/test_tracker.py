@@ -390,3 +390,31 @@ def test_pure_acks_from_the_peer_carry_no_data():
     recorder, _ = track(s.frames)
     assert bytes(recorder.only.data[S2C]) == b""
     assert recorder.only.facts.packets == [3, 3]
+
+
+def test_connection_closes_after_many_retransmitted_fins_then_the_peers_fin():
+    s = started()
+    fin = s.client_fin()
+    for _ in range(20):
+        s.segment("client", b"", flags=0x11, seq=fin.seq, advance=False)
+    s.server_fin()
+    recorder, _ = track(s.frames)
+    facts = recorder.only.facts
+    assert facts.fin_count == 22
+    assert not facts.open_at_capture_end
+
+
+def test_many_short_connections_keep_the_table_bounded():
+    frames = []
+    for n in range(300):
+        s = TcpSession(client=("10.0.0.1", 20000 + n), start_ts=1000.0 + n * 10)
+        s.handshake()
+        s.client_fin()
+        s.server_fin()
+        frames += s.frames
+    recorder = Recorder()
+    tracker = TcpTracker(recorder, CaptureStats(), linger=1.0)
+    tracker.run(frame_tuples(frames))
+    assert tracker.open_connections() <= 2
+    tracker.finish()
+    assert len(recorder.connections) == 300
