@@ -20,7 +20,7 @@ What a `TcpSession` gives:
 * The clock starts at `start_ts` and moves `step` seconds per frame; `s.wait(seconds)` jumps.
 * Messing with the capture: `s.drop(p)`, `s.move_before(p, other)`, `s.retransmit(p,
   payload=...)` (a second copy, with other bytes if given), `s.truncate(p, caplen)` (what a
-  snapshot length does), `s.fragment(p, sizes)` (IPv4 fragments), `s.number(p)` (the frame
+  snapshot length does), `s.fragment(p, sizes)` (IP fragments), `s.number(p)` (the frame
   number it will have in a capture of `s.frames` alone).
 * `link=` picks the encapsulation: "ethernet" (with `vlan=(100,)` for 802.1Q, `vlan=(10, 20)`
   for QinQ), "sll", "sll2", "null" (`null_byte_order="<"` or ">"), "loop", "raw" (DLT 12),
@@ -236,10 +236,13 @@ class TcpSession:
         return cut
 
     def fragment(self, packet: Packet, sizes: Sequence[int]) -> list[Packet]:
-        """Replace an IPv4 `packet` by fragments carrying `sizes` bytes of its IP payload
-        each (multiples of 8 but the last), in order; returns them."""
+        """Replace `packet` by IP fragments carrying `sizes` bytes of its IP payload each
+        (multiples of 8 but the last), in order; returns them. IPv6 packets (without
+        extension headers) get a fragment header."""
         header_len = _link_header_len(packet)
         link, network = packet.data[:header_len], packet.data[header_len:]
+        if network[0] >> 4 == 6:
+            return self._fragment_ipv6(packet, link, network, sizes)
         ip = dpkt.ip.IP(network)
         body = network[ip.hl * 4 :]
         fragments = []
@@ -250,6 +253,28 @@ class TcpSession:
             frag = dpkt.ip.IP(src=ip.src, dst=ip.dst, p=ip.p, ttl=ip.ttl, id=ip.id, data=piece)
             frag._flags_offset = (0 if last else dpkt.ip.IP_MF) | (offset // 8)
             frame = link + bytes(frag)
+            fragments.append(replace(packet, data=frame, wire_len=len(frame)))
+            offset += size
+        index = self.frames.index(packet)
+        self.frames[index : index + 1] = fragments
+        return fragments
+
+    def _fragment_ipv6(
+        self, packet: Packet, link: bytes, network: bytes, sizes: Sequence[int]
+    ) -> list[Packet]:
+        header, body = network[:40], network[40:]
+        next_header = header[6]
+        fragments = []
+        offset = 0
+        self.ident += 1
+        for index, size in enumerate(sizes):
+            last = index == len(sizes) - 1
+            piece = body[offset:] if last else body[offset : offset + size]
+            fragment_header = struct.pack(
+                "!BBHI", next_header, 0, offset | (0 if last else 1), self.ident
+            )
+            fixed = header[:4] + struct.pack("!HB", 8 + len(piece), 44) + header[7:40]
+            frame = link + fixed + fragment_header + piece
             fragments.append(replace(packet, data=frame, wire_len=len(frame)))
             offset += size
         index = self.frames.index(packet)

@@ -201,3 +201,14 @@ def test_fragments_of_other_protocols_are_counted_as_non_tcp():
     frame = b"\x02" * 12 + b"\x08\x00" + bytes(udp)
     _, stats = track([Packet(1.0, 1, frame, len(frame))])
     assert stats.non_tcp == {17: 1}
+
+
+def test_ipv6_fragments_are_reassembled_into_one_segment():
+    s = TcpSession(client=("2001:db8::1", 50000), server=("2001:db8::2", 3306))
+    s.handshake()
+    query = s.client_send(b"v6" * 600)
+    fragments = s.fragment(query, [600, 620])
+    recorder, stats = track(s.frames)
+    assert bytes(recorder.only.data[0]) == b"v6" * 600
+    assert stats.fragments_reassembled == 1
+    assert stats.ip_fragments == len(fragments) - 1

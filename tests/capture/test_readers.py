@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import io
+import shutil
 import struct
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -322,3 +326,48 @@ def test_errors_are_one_line(tmp_path):
     with pytest.raises(CaptureError) as error:
         read_all([path])
     assert "\n" not in str(error.value)
+
+
+def test_zstd_is_detected_by_magic(tmp_path):
+    zstandard = pytest.importorskip("zstandard")
+    s = conversation()
+    data = zstandard.ZstdCompressor().compress(pcap_bytes(s.frames))
+    frames, stats = read_all([write_capture(tmp_path / "c.pcap.zst", data)])
+    assert len(frames) == len(s.frames)
+    assert stats.files[0].format == "pcap+zstd"
+
+
+def test_dash_reads_the_real_standard_input(tmp_path):
+    s = conversation()
+    path = write_capture(tmp_path / "in.pcap.gz", gzip_bytes(pcap_bytes(s.frames)))
+    program = (
+        "import sys; from capture import track_files\n"
+        "from tests.capture.recorder import Recorder\n"
+        "r = Recorder(); stats = track_files(['-'], r)\n"
+        "print(stats.frames, bytes(r.only.data[0]).decode())\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    with open(path, "rb") as stdin:
+        out = subprocess.run(
+            [sys.executable, "-c", program], stdin=stdin, capture_output=True, text=True,
+            cwd=root, check=True,
+        ).stdout  # fmt: skip
+    assert out.split() == [str(len(s.frames)), "select", "1"]
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed")
+def test_crafted_two_interface_pcapng_reads_the_same_in_tshark(tmp_path):
+    ethernet = conversation(link="ethernet")
+    cooked = conversation(link="sll2", client=("10.1.0.1", 40000), start_ts=1_700_000_000.0005)
+    frames = sorted(ethernet.frames + cooked.frames, key=lambda p: p.ts)
+    path = write_capture(tmp_path / "two.pcapng", pcapng_bytes(frames, tsresol={276: 9}))
+    out = subprocess.run(
+        ["tshark", "-r", str(path), "-T", "fields", "-e", "frame.number", "-e", "tcp.srcport",
+         "-e", "tcp.len"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    theirs = [tuple(int(x) for x in line.split("\t")) for line in out.splitlines()]
+    ours, _ = read_all([path])
+    assert len(theirs) == len(ours) == 16
+    assert [t[0] for t in theirs] == [f[0] for f in ours]
+    assert [t[2] for t in theirs] == [len(p.payload) for p in frames]
