@@ -9,7 +9,7 @@ Where things are:
 * `tracker.py` is the connection table and the per-frame hot loop; `tcp_reassembly.py` puts
   one direction's segments in order and finds the gaps.
 * `facts.py` and `consumer.py` are the contract with the consumer; `stats.py` counts every
-  frame; `errors.py` holds the one exception.
+  frame (`_tally.py` batches the readers' counting); `errors.py` holds the one exception.
 
 The layer knows nothing of MySQL. Typical use::
 
