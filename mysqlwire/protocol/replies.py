@@ -1,0 +1,151 @@
+"""Parsers for the generic server replies: OK, ERR, EOF, column definitions and text rows.
+
+Pure functions from a payload (and the capabilities in force) to field values; the decoder
+decides when each applies. References:
+https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_basic_ok_packet.html,
+.../page_protocol_basic_err_packet.html, .../page_protocol_basic_eof_packet.html,
+.../page_protocol_com_query_response_text_resultset_column_definition.html
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from mysqlwire.protocol.binary_values import shorten
+from mysqlwire.protocol.constants import (
+    CLIENT_PROTOCOL_41,
+    CLIENT_SESSION_TRACK,
+    CLIENT_TRANSACTIONS,
+    MARIADB_CLIENT_EXTENDED_METADATA,
+    SERVER_SESSION_STATE_CHANGED,
+    SESSION_TRACK_NAMES,
+)
+from mysqlwire.protocol.wire import lenenc_bytes, lenenc_int, lenenc_str, text, uint
+
+
+class OkFields(NamedTuple):
+    affected_rows: int
+    last_insert_id: int
+    status: int
+    warnings: int
+    info: str
+    session_state: list[tuple[str, str]]
+
+
+class ErrFields(NamedTuple):
+    code: int
+    sql_state: str
+    message: str
+
+
+class ProgressFields(NamedTuple):
+    stage: int
+    max_stage: int
+    progress: float
+    info: str
+
+
+def parse_ok(payload: bytes, capabilities: int) -> OkFields:
+    """An OK packet (header 0x00, or 0xFE when it ends a result set under DEPRECATE_EOF)."""
+    affected, pos = lenenc_int(payload, 1)
+    insert_id, pos = lenenc_int(payload, pos)
+    status = warnings = 0
+    if capabilities & CLIENT_PROTOCOL_41:
+        status, pos = uint(payload, pos, 2)
+        warnings, pos = uint(payload, pos, 2)
+    elif capabilities & CLIENT_TRANSACTIONS:
+        status, pos = uint(payload, pos, 2)
+    session_state: list[tuple[str, str]] = []
+    info = ""
+    if capabilities & CLIENT_SESSION_TRACK:
+        if pos < len(payload):
+            info, pos = lenenc_str(payload, pos)
+            info = info or ""
+        if status & SERVER_SESSION_STATE_CHANGED and pos < len(payload):
+            raw, pos = lenenc_bytes(payload, pos)
+            session_state = parse_session_state(raw or b"")
+    else:
+        info = text(payload[pos:])
+    return OkFields(affected or 0, insert_id or 0, status, warnings, info, session_state)
+
+
+def parse_session_state(raw: bytes) -> list[tuple[str, str]]:
+    """Session-state change entries of an OK packet, as (kind, text)."""
+    changes: list[tuple[str, str]] = []
+    pos = 0
+    while pos < len(raw):
+        kind = raw[pos]
+        data, pos = lenenc_bytes(raw, pos + 1)
+        data = data or b""
+        name = SESSION_TRACK_NAMES.get(kind, f"type_{kind}")
+        if kind == 0:  # system variable: name, value
+            var, vpos = lenenc_str(data, 0)
+            value, _ = lenenc_str(data, vpos)
+            changes.append((name, f"{var}={value}"))
+        elif kind in (1, 3, 4, 5):
+            value, _ = lenenc_str(data, 1 if kind == 3 else 0)  # GTIDs carry an encoding byte
+            changes.append((name, value or ""))
+        else:
+            changes.append((name, text(data)))
+    return changes
+
+
+def parse_err(payload: bytes) -> ErrFields:
+    """An ERR packet. The '#' + SQL state is absent when the server did not yet know the
+    client speaks protocol 4.1 (an ERR sent in place of the greeting)."""
+    code, pos = uint(payload, 1, 2)
+    sql_state = ""
+    if payload[pos : pos + 1] == b"#":
+        sql_state = text(payload[pos + 1 : pos + 6])
+        pos += 6
+    return ErrFields(code, sql_state, text(payload[pos:]))
+
+
+def parse_progress(payload: bytes) -> ProgressFields:
+    """MariaDB's progress report: ERR header, code 0xFFFF, stage, max stage, progress*1000."""
+    stage = payload[3]
+    max_stage = payload[4]
+    progress, pos = uint(payload, 5, 3)
+    info, _ = lenenc_str(payload, pos)
+    return ProgressFields(stage, max_stage, progress / 1000.0, info or "")
+
+
+def parse_eof(payload: bytes) -> tuple[int, int]:
+    """(warnings, status) of an EOF packet; pre-4.1 EOF packets carry neither."""
+    if len(payload) >= 5:
+        return int.from_bytes(payload[1:3], "little"), int.from_bytes(payload[3:5], "little")
+    return 0, 0
+
+
+class ColumnFields(NamedTuple):
+    schema: str
+    table: str
+    name: str
+    column_type: int
+    flags: int
+
+
+def parse_column_definition(payload: bytes, capabilities: int) -> ColumnFields:
+    """A ColumnDefinition41 packet (catalog, schema, table, org_table, name, org_name, ...)."""
+    _catalog, pos = lenenc_bytes(payload, 0)
+    schema, pos = lenenc_str(payload, pos)
+    table, pos = lenenc_str(payload, pos)
+    _org_table, pos = lenenc_bytes(payload, pos)
+    name, pos = lenenc_str(payload, pos)
+    _org_name, pos = lenenc_bytes(payload, pos)
+    if capabilities & MARIADB_CLIENT_EXTENDED_METADATA:
+        _extended, pos = lenenc_bytes(payload, pos)
+    _fixed_len, pos = lenenc_int(payload, pos)
+    # charset (2), column length (4), type (1), flags (2), decimals (1)
+    column_type = payload[pos + 6]
+    flags = int.from_bytes(payload[pos + 7 : pos + 9], "little")
+    return ColumnFields(schema or "", table or "", name or "", column_type, flags)
+
+
+def parse_text_row(payload: bytes) -> list[str | None]:
+    values: list[str | None] = []
+    pos = 0
+    while pos < len(payload):
+        raw, pos = lenenc_bytes(payload, pos)
+        values.append(None if raw is None else shorten(text(raw)))
+    return values
