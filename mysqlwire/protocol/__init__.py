@@ -1,0 +1,23 @@
+"""Sans-I/O decoder of the MySQL client/server protocol: bytes in, typed events out.
+
+Where things are: `framing.py` (packets and 16 MB split packets), `compression.py` (the
+compressed protocol), `tls.py` (records after SSLRequest), `commands.py` (the command table),
+`connection_phase.py` and `command_phase.py` (the readers for each phase), `decoder.py` (the
+state machine that ties them together), `events.py` (what comes out).
+"""
+
+from mysqlwire.protocol import events
+from mysqlwire.protocol.constants import CLIENT, SERVER, SIDE_NAMES
+from mysqlwire.protocol.decoder import NEED_DATA, MySQLDecoder
+from mysqlwire.protocol.phases import Phase, Transport
+
+__all__ = [
+    "CLIENT",
+    "NEED_DATA",
+    "SERVER",
+    "SIDE_NAMES",
+    "MySQLDecoder",
+    "Phase",
+    "Transport",
+    "events",
+]

@@ -21,16 +21,23 @@ _FIXED = {
     4: struct.Struct("<f"),  # FLOAT
     5: struct.Struct("<d"),  # DOUBLE
 }
-_UNSIGNED = {1: struct.Struct("<B"), 2: struct.Struct("<H"), 13: struct.Struct("<H"),
-             3: struct.Struct("<I"), 9: struct.Struct("<I"), 8: struct.Struct("<Q")}
+_UNSIGNED = {
+    1: struct.Struct("<B"),
+    2: struct.Struct("<H"),
+    13: struct.Struct("<H"),
+    3: struct.Struct("<I"),
+    9: struct.Struct("<I"),
+    8: struct.Struct("<Q"),
+}
 _TEMPORAL = {7, 10, 12}  # TIMESTAMP, DATE, DATETIME
 _TIME = 11
 _NULL = 6
 DISPLAY_LIMIT = 256
 
 
-def read_value(payload: bytes, pos: int, column_type: int, unsigned: bool = False
-               ) -> tuple[str, int]:
+def read_value(
+    payload: bytes, pos: int, column_type: int, unsigned: bool = False
+) -> tuple[str, int]:
     """One binary-encoded value as display text, and the position after it."""
     if column_type == _NULL:
         return "NULL", pos

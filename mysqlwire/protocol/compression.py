@@ -27,8 +27,9 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 class CompressedHeader:
     __slots__ = ("compressed_length", "frame", "seq", "ts", "uncompressed_length")
 
-    def __init__(self, seq: int, compressed_length: int, uncompressed_length: int, frame: int,
-                 ts: float) -> None:
+    def __init__(
+        self, seq: int, compressed_length: int, uncompressed_length: int, frame: int, ts: float
+    ) -> None:
         self.seq = seq
         self.compressed_length = compressed_length
         self.uncompressed_length = uncompressed_length

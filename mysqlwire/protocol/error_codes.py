@@ -53,15 +53,16 @@ ERROR_NAMES: dict[int, tuple[str, str]] = {
     3024: ("ER_QUERY_TIMEOUT", "max_execution_time exceeded"),
     3032: ("ER_SERVER_OFFLINE_MODE", "server is in offline mode"),
     3159: ("ER_SECURE_TRANSPORT_REQUIRED", "secure transport required"),
-    4031: ("ER_CLIENT_INTERACTION_TIMEOUT", "disconnected by the server: inactive longer than "
-           "wait_timeout/interactive_timeout"),
+    4031: (
+        "ER_CLIENT_INTERACTION_TIMEOUT",
+        "disconnected by the server: inactive longer than wait_timeout/interactive_timeout",
+    ),
 }
 
 # Codes that mean max_allowed_packet stood in the way.
 MAX_ALLOWED_PACKET_CODES = frozenset({1153, 1301})
 # Codes a server sends in place of the greeting or during login when it refuses the client.
-LOGIN_REFUSAL_CODES = frozenset({1044, 1045, 1129, 1130, 1203, 1226, 1251, 1698, 1820, 1862,
-                                 3159})
+LOGIN_REFUSAL_CODES = frozenset({1044, 1045, 1129, 1130, 1203, 1226, 1251, 1698, 1820, 1862, 3159})
 IDLE_TIMEOUT_CODE = 4031
 TOO_MANY_CONNECTIONS = 1040
 

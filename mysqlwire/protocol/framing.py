@@ -81,7 +81,7 @@ class PacketFramer:
         "_head_frame",
         "_head_ts",
         "_kept",
-        "_start_override",
+        "_last_seq",
         "_last_wire_len",
         "_open",
         "_pframe",
@@ -90,13 +90,13 @@ class PacketFramer:
         "_pts",
         "_remaining",
         "_seq",
-        "_last_seq",
         "_seq_break",
         "_size",
+        "_start_override",
         "_ts",
         "_wire",
-        "retain_limit",
         "consumed",
+        "retain_limit",
     )
 
     def __init__(self, retain_limit: int = DEFAULT_RETAIN_LIMIT) -> None:

@@ -74,8 +74,16 @@ def parse_greeting(payload: bytes) -> GreetingFields:
     if version_raw.startswith(MARIADB_VERSION_PREFIX):
         server_version = version_raw[len(MARIADB_VERSION_PREFIX) :]
         is_mariadb = True
-    return GreetingFields(protocol_version, server_version, thread_id, capabilities, charset,
-                          status, auth_plugin, is_mariadb)
+    return GreetingFields(
+        protocol_version,
+        server_version,
+        thread_id,
+        capabilities,
+        charset,
+        status,
+        auth_plugin,
+        is_mariadb,
+    )
 
 
 def is_ssl_request(payload: bytes) -> bool:
@@ -136,8 +144,9 @@ def parse_handshake_response(payload: bytes) -> LoginFields:
     attributes: dict[str, str] = {}
     if capabilities & CLIENT_CONNECT_ATTRS and pos < len(payload):
         attributes = parse_connect_attributes(payload, pos)
-    return LoginFields(capabilities, max_packet, charset, user, database, auth_plugin, auth_len,
-                       attributes, True)
+    return LoginFields(
+        capabilities, max_packet, charset, user, database, auth_plugin, auth_len, attributes, True
+    )
 
 
 def _parse_handshake_response_320(payload: bytes, capabilities: int) -> LoginFields:
@@ -149,8 +158,7 @@ def _parse_handshake_response_320(payload: bytes, capabilities: int) -> LoginFie
         database, pos = nul_str(payload, pos)
     else:
         auth_raw = payload[pos:]
-    return LoginFields(capabilities, max_packet, 0, user, database, None, len(auth_raw), {},
-                       False)
+    return LoginFields(capabilities, max_packet, 0, user, database, None, len(auth_raw), {}, False)
 
 
 def parse_connect_attributes(payload: bytes, pos: int) -> dict[str, str]:

@@ -45,8 +45,12 @@ class ProgressFields(NamedTuple):
     info: str
 
 
-def parse_ok(payload: bytes, capabilities: int) -> OkFields:
-    """An OK packet (header 0x00, or 0xFE when it ends a result set under DEPRECATE_EOF)."""
+def parse_ok(payload: bytes, capabilities: int, guess_session_track: bool = False) -> OkFields:
+    """An OK packet (header 0x00, or 0xFE when it ends a result set under DEPRECATE_EOF).
+
+    `guess_session_track`: the capabilities are assumed (capture began mid-stream); if what
+    follows the warnings is exactly one length-prefixed string, read it as CLIENT_SESSION_TRACK
+    info rather than as text with a stray length byte in front."""
     affected, pos = lenenc_int(payload, 1)
     insert_id, pos = lenenc_int(payload, pos)
     status = warnings = 0
@@ -65,7 +69,10 @@ def parse_ok(payload: bytes, capabilities: int) -> OkFields:
             raw, pos = lenenc_bytes(payload, pos)
             session_state = parse_session_state(raw or b"")
     else:
-        info = text(payload[pos:])
+        rest = payload[pos:]
+        if guess_session_track and rest and rest[0] == len(rest) - 1:
+            rest = rest[1:]
+        info = text(rest)
     return OkFields(affected or 0, insert_id or 0, status, warnings, info, session_state)
 
 

@@ -18,15 +18,21 @@ RECORD_HEADER = 5
 MAX_RECORD = (1 << 14) + 2048  # TLSCiphertext limit
 
 SUPPORTED_VERSIONS_EXTENSION = 0x002B
-VERSION_NAMES = {0x0300: "SSL 3.0", 0x0301: "TLS 1.0", 0x0302: "TLS 1.1", 0x0303: "TLS 1.2",
-                 0x0304: "TLS 1.3"}
+VERSION_NAMES = {
+    0x0300: "SSL 3.0",
+    0x0301: "TLS 1.0",
+    0x0302: "TLS 1.1",
+    0x0303: "TLS 1.2",
+    0x0304: "TLS 1.3",
+}
 
 
 class TlsRecordInfo:
     __slots__ = ("content_type", "encrypted", "frame", "head", "length", "ts")
 
-    def __init__(self, content_type: int, length: int, head: bytes, encrypted: bool,
-                 frame: int, ts: float) -> None:
+    def __init__(
+        self, content_type: int, length: int, head: bytes, encrypted: bool, frame: int, ts: float
+    ) -> None:
         self.content_type = content_type
         self.length = length
         self.head = head  # the first bytes of the record body (for ServerHello and alerts)
@@ -74,8 +80,18 @@ def server_hello_version(body: bytes) -> str | None:
 class TlsRecordReader:
     """Splits one direction's TLS bytes into records without holding their bodies."""
 
-    __slots__ = ("_buf", "_encrypted", "_frame", "_head", "_remaining", "_ts",
-                 "_record_type", "_record_len", "records", "bytes")
+    __slots__ = (
+        "_buf",
+        "_encrypted",
+        "_frame",
+        "_head",
+        "_record_len",
+        "_record_type",
+        "_remaining",
+        "_ts",
+        "bytes",
+        "records",
+    )
 
     def __init__(self) -> None:
         self._buf = b""

@@ -1,0 +1,626 @@
+"""The sans-I/O MySQL connection decoder: bytes of both directions in, typed events out.
+
+    decoder = MySQLDecoder()
+    decoder.receive_data(CLIENT, b"...", frame=12, ts=1700000000.25)
+    for event in decoder.events(): ...
+
+It knows nothing of pcaps or sockets. The caller feeds each direction's bytes in the order they
+were captured (plus gaps and the end of the streams), and pulls events. All protocol state is
+here: the phase of the conversation, the transport each side speaks (plain packets, compressed
+packets, TLS records, or not yet synchronised), the outstanding commands and the negotiated
+capabilities. What each packet means is decided by the reader that `READERS[(side, phase)]`
+names: `connection_phase.py` for the handshake and authentication, `command_phase.py` for
+commands and their replies.
+
+Nothing raises out of the decoder: a packet that does not parse becomes a `MalformedPacket`
+event, bytes that do not frame are skipped until a plausible packet boundary, and the
+conversation carries on.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import deque
+from collections.abc import Callable
+
+from mysqlwire.protocol import command_phase, connection_phase, midstream
+from mysqlwire.protocol.command_phase import Exchange
+from mysqlwire.protocol.compression import (
+    CompressedFramer,
+    CompressedHeader,
+    DecompressionFailed,
+)
+from mysqlwire.protocol.constants import (
+    CLIENT,
+    CLIENT_COMPRESS,
+    CLIENT_DEPRECATE_EOF,
+    CLIENT_MULTI_RESULTS,
+    CLIENT_PLUGIN_AUTH,
+    CLIENT_PROTOCOL_41,
+    CLIENT_SECURE_CONNECTION,
+    CLIENT_TRANSACTIONS,
+    CLIENT_ZSTD_COMPRESSION_ALGORITHM,
+    SERVER,
+)
+from mysqlwire.protocol.events import (
+    CompressionStarted,
+    Event,
+    IncompletePacket,
+    MalformedPacket,
+    MidStreamStart,
+    NotMySQL,
+    PacketEvent,
+    PayloadCapped,
+    Resynchronised,
+    SequenceError,
+    StreamGap,
+    TlsAlert,
+    TlsRecord,
+    TlsVersion,
+)
+from mysqlwire.protocol.framing import DEFAULT_RETAIN_LIMIT, LogicalPacket, PacketFramer
+from mysqlwire.protocol.phases import Phase, Transport
+from mysqlwire.protocol.statements import StatementTable
+from mysqlwire.protocol.tls import ALERT, HANDSHAKE, TlsRecordReader, plausible_record_header
+from mysqlwire.protocol.tls import server_hello_version as _server_hello_version
+from mysqlwire.protocol.wire import Truncated
+
+NEED_DATA = object()
+GIVE_UP_CHUNKS = 24  # unsynchronised chunks (both sides) before a stream is declared not MySQL
+ASSUMED_CAPABILITIES = (
+    CLIENT_PROTOCOL_41
+    | CLIENT_SECURE_CONNECTION
+    | CLIENT_PLUGIN_AUTH
+    | CLIENT_TRANSACTIONS
+    | CLIENT_MULTI_RESULTS
+)
+
+Reader = Callable[["MySQLDecoder", int, LogicalPacket], None]
+
+READERS: dict[tuple[int, Phase], Reader] = {
+    (SERVER, Phase.GREETING): connection_phase.read_greeting,
+    (CLIENT, Phase.GREETING): connection_phase.read_unexpected,
+    (CLIENT, Phase.LOGIN): connection_phase.read_login,
+    (SERVER, Phase.LOGIN): connection_phase.read_server_auth,
+    (SERVER, Phase.AUTH): connection_phase.read_server_auth,
+    (CLIENT, Phase.AUTH): connection_phase.read_client_auth,
+    (CLIENT, Phase.COMMAND): command_phase.read_client_packet,
+    (SERVER, Phase.COMMAND): command_phase.read_server_packet,
+    (CLIENT, Phase.ENDED): connection_phase.read_unexpected,
+    (SERVER, Phase.ENDED): connection_phase.read_unexpected,
+    (CLIENT, Phase.UNSYNCED): command_phase.read_client_packet,
+    (SERVER, Phase.UNSYNCED): connection_phase.read_unexpected,
+}
+
+PARSE_ERRORS = (IndexError, Truncated, ValueError, KeyError, struct.error, UnicodeError)
+
+
+class MySQLDecoder:
+    """Decodes one MySQL connection. See the module docstring for the contract."""
+
+    def __init__(
+        self,
+        *,
+        detail: bool = False,
+        start_seen: bool = True,
+        retain_limit: int = DEFAULT_RETAIN_LIMIT,
+    ) -> None:
+        """`detail`: emit one event per logical packet, rows included (for `dump`).
+        `start_seen`: the caller saw the connection open (TCP SYN), so the first bytes must be
+        the server's greeting; otherwise the decoder looks for its footing mid-stream.
+        `retain_limit`: payload bytes held per packet; larger packets are counted, not kept."""
+        self.detail = detail
+        self.start_seen = start_seen
+        self.retain_limit = retain_limit
+        self.phase = Phase.GREETING
+        self.transport = [Transport.UNSYNCED, Transport.UNSYNCED]
+        self._framers = [PacketFramer(retain_limit), PacketFramer(retain_limit)]
+        self._compressed: list[CompressedFramer | None] = [None, None]
+        self._tls: list[TlsRecordReader | None] = [None, None]
+        self._tls_resync = [False, False]
+        self._events: deque[Event] = deque()
+        # negotiated state
+        self.server_capabilities = 0
+        self.client_capabilities = 0
+        self.capabilities = 0
+        self.deprecate_eof: bool | None = None  # None: not known, inferred from the traffic
+        self.server_version: str | None = None
+        self.thread_id: int | None = None
+        self.user: str | None = None
+        self.database: str | None = None
+        self.tls = False
+        self.tls_version: str | None = None
+        self.compression: str | None = None
+        self.quit_sent = False
+        self.mid_stream = False
+        self.inferred: dict[str, object] = {}
+        self.statements = StatementTable()
+        self.login = Exchange.for_login()
+        self.exchanges: deque[Exchange] = deque()
+        self._compressed_next = 0
+        # bookkeeping for synchronisation and the "not MySQL" decision
+        self._unsynced_chunks = 0
+        self._skipped = [0, 0]
+        self._first_bytes: list[bytes | None] = [None, None]
+        self.decoded_packets = [0, 0]
+        self.opaque_bytes = [0, 0]
+        self.tls_records = [0, 0]
+        self.last_tls_record: list[tuple[int, int, int, float] | None] = [None, None]
+
+    # --- the public interface --------------------------------------------------------
+
+    def receive_data(self, side: int, data: bytes, frame: int, ts: float) -> None:
+        """Feed bytes one side sent, in capture order."""
+        if not data:
+            return
+        if self._first_bytes[side] is None:
+            self._first_bytes[side] = bytes(data[:16])
+        transport = self.transport[side]
+        if transport is Transport.PLAIN:
+            self._feed_plain(side, data, frame, ts)
+        elif transport is Transport.UNSYNCED:
+            self._feed_unsynced(side, data, frame, ts)
+        elif transport is Transport.COMPRESSED:
+            self._feed_compressed(side, data, frame, ts)
+        elif transport is Transport.TLS:
+            self._feed_tls(side, data, frame, ts)
+        else:
+            self.opaque_bytes[side] += len(data)
+
+    def receive_gap(
+        self,
+        side: int,
+        size: int,
+        frame: int,
+        ts: float,
+        stream_offset: int = 0,
+        size_known: bool = True,
+    ) -> None:
+        """Bytes of `side` are missing. Decoding resumes at the next recognisable boundary."""
+        self.emit(
+            StreamGap(
+                side=side,
+                frame=frame,
+                ts=ts,
+                size=size,
+                stream_offset=stream_offset,
+                size_known=size_known,
+            )
+        )
+        transport = self.transport[side]
+        if transport is Transport.OPAQUE:
+            return
+        if transport is Transport.TLS:
+            tls = self._tls[side]
+            if tls is not None:
+                tls.reset()
+            self._tls_resync[side] = True
+            return
+        self._report_incomplete(side, frame, ts, reset=True)
+        if self.phase is Phase.NOT_MYSQL:
+            return
+        # Whatever was outstanding can no longer be followed: the replies may have been in
+        # the hole. Wait for the next command to anchor again.
+        command_phase.abandon_all(self, frame, ts, outcome="gap")
+        for each in (CLIENT, SERVER):
+            if self.transport[each] in (Transport.PLAIN, Transport.COMPRESSED):
+                self.transport[each] = Transport.UNSYNCED
+                self._framers[each].reset()
+                if self._compressed[each] is not None:
+                    self._compressed[each] = CompressedFramer(PacketFramer(self.retain_limit))
+        if self.phase is not Phase.ENDED:
+            self.phase = Phase.UNSYNCED
+
+    def receive_eof(self, frame: int, ts: float) -> None:
+        """Both streams ended (connection closed or capture over): report what was left open."""
+        for side in (CLIENT, SERVER):
+            self._report_incomplete(side, frame, ts, reset=False)
+        command_phase.abandon_all(self, frame, ts, outcome="no_reply")
+
+    def next_event(self) -> Event | object:
+        """The next event, or NEED_DATA when everything fed so far has been decoded."""
+        if self._events:
+            return self._events.popleft()
+        return NEED_DATA
+
+    def events(self) -> list[Event]:
+        """Every pending event, in order."""
+        out = list(self._events)
+        self._events.clear()
+        return out
+
+    # --- used by the readers ---------------------------------------------------------
+
+    def emit(self, event: Event) -> None:
+        self._events.append(event)
+
+    def evidence(self, side: int, packet: LogicalPacket) -> dict[str, object]:
+        return {
+            "side": side,
+            "frame": packet.frame,
+            "ts": packet.ts,
+            "seq": packet.seq,
+            "size": packet.size,
+            "wire_packets": packet.wire_packets,
+        }
+
+    def check_seq(
+        self, side: int, packet: LogicalPacket, expected: int, tolerated: int | None = None
+    ) -> bool:
+        """Report a sequence id other than `expected` (or `tolerated`: the id the sequence
+        would have reached had an earlier wrong packet been right, so one bad packet is not
+        reported again for everything after it). Compressed streams are exempt: clients do
+        not hold the inner sequence to the rule there. True when an error was reported."""
+        if self.transport[side] is Transport.COMPRESSED:
+            return False
+        got = packet.seq
+        if got != expected and got != tolerated:
+            self.emit(
+                SequenceError(
+                    side=side,
+                    frame=packet.frame,
+                    ts=packet.ts,
+                    expected=expected,
+                    got=got,
+                    compressed=False,
+                    driver_error=driver_error(side, expected, got),
+                )
+            )
+            return True
+        if packet.seq_break is not None:
+            want, got = packet.seq_break
+            self.emit(
+                SequenceError(
+                    side=side,
+                    frame=packet.end_frame,
+                    ts=packet.end_ts,
+                    expected=want,
+                    got=got,
+                    compressed=False,
+                    driver_error=driver_error(side, want, got),
+                )
+            )
+            return True
+        return False
+
+    def set_capabilities(self, client: int) -> None:
+        self.client_capabilities = client
+        self.capabilities = (
+            client & self.server_capabilities if self.server_capabilities else client
+        )
+        self.deprecate_eof = bool(self.capabilities & CLIENT_DEPRECATE_EOF)
+
+    def start_tls(self) -> None:
+        """After SSLRequest both sides speak TLS, from the next byte on."""
+        self.tls = True
+        self.phase = Phase.TLS
+        for side in (CLIENT, SERVER):
+            self._switch(side, Transport.TLS)
+
+    def start_compression(self, inferred: bool = False) -> None:
+        """After the authentication OK, when both peers set CLIENT_COMPRESS."""
+        zstd = self.capabilities & CLIENT_ZSTD_COMPRESSION_ALGORITHM
+        self.compression = "zstd" if zstd and not self.capabilities & CLIENT_COMPRESS else "zlib"
+        self.emit(
+            CompressionStarted(
+                side=SERVER,
+                frame=self.login.frame,
+                ts=self.login.ts,
+                algorithm=self.compression,
+                inferred=inferred,
+            )
+        )
+        for side in (CLIENT, SERVER):
+            self._switch(side, Transport.COMPRESSED)
+
+    def compression_negotiated(self) -> bool:
+        return bool(self.capabilities & (CLIENT_COMPRESS | CLIENT_ZSTD_COMPRESSION_ALGORITHM))
+
+    # --- transports --------------------------------------------------------------------
+
+    def _switch(self, side: int, transport: Transport) -> None:
+        old = self.transport[side]
+        self.transport[side] = transport
+        if transport is Transport.TLS:
+            self._tls[side] = TlsRecordReader()
+        elif transport is Transport.COMPRESSED:
+            self._compressed[side] = CompressedFramer(PacketFramer(self.retain_limit))
+        if old is Transport.PLAIN:
+            rest, frame, ts = self._framers[side].take_unconsumed()
+            if rest:
+                self.receive_data(side, rest, frame, ts)
+
+    def _feed_plain(self, side: int, data: bytes, frame: int, ts: float) -> None:
+        framer = self._framers[side]
+        framer.receive(data, frame, ts)
+        transport = self.transport
+        while True:
+            packet = framer.next_packet()
+            if packet is None:
+                return
+            self._dispatch(side, packet)
+            if transport[side] is not Transport.PLAIN:
+                return  # the rest of the bytes went to the new transport
+
+    def _feed_compressed(self, side: int, data: bytes, frame: int, ts: float) -> None:
+        framer = self._compressed[side]
+        assert framer is not None
+        framer.receive(data, frame, ts)
+        while True:
+            item = framer.next_item()
+            if item is None:
+                return
+            if type(item) is LogicalPacket:
+                self._dispatch(side, item)
+            elif type(item) is CompressedHeader:
+                self._check_compressed_seq(side, item)
+            elif type(item) is DecompressionFailed:
+                self.emit(
+                    MalformedPacket(
+                        side=side,
+                        frame=item.frame,
+                        ts=item.ts,
+                        seq=0,
+                        size=0,
+                        reason=f"compressed payload: {item.reason}",
+                    )
+                )
+            if self.transport[side] is not Transport.COMPRESSED:
+                return
+
+    def _check_compressed_seq(self, side: int, header: CompressedHeader) -> None:
+        if side == CLIENT and not command_phase.client_turn(self):
+            expected = 0  # a new command resets the compressed sequence too
+        else:
+            expected = self._compressed_next
+        if header.seq != expected:
+            self.emit(
+                SequenceError(
+                    side=side,
+                    frame=header.frame,
+                    ts=header.ts,
+                    expected=expected,
+                    got=header.seq,
+                    compressed=True,
+                    driver_error=driver_error(side, expected, header.seq),
+                )
+            )
+        self._compressed_next = (header.seq + 1) & 0xFF
+
+    def _feed_tls(self, side: int, data: bytes, frame: int, ts: float) -> None:
+        reader = self._tls[side]
+        assert reader is not None
+        if self._tls_resync[side]:
+            start = next(
+                (
+                    i
+                    for i in range(min(len(data), midstream.SCAN_LIMIT))
+                    if plausible_record_header(data, i)
+                ),
+                None,
+            )
+            if start is None:
+                self._skip(side, len(data))
+                return
+            self._tls_resync[side] = False
+            if start:
+                self._skip(side, start)
+            self._resynchronised(side, frame, ts, "TLS record boundary found")
+            data = data[start:]
+        for record in reader.receive(data, frame, ts):
+            self.tls_records[side] += 1
+            self.last_tls_record[side] = (record.content_type, record.length, frame, ts)
+            if self.detail:
+                self.emit(
+                    TlsRecord(
+                        side=side,
+                        frame=frame,
+                        ts=ts,
+                        content_type=record.content_type,
+                        length=record.length,
+                    )
+                )
+            if (
+                record.content_type == HANDSHAKE
+                and side == SERVER
+                and self.tls_version is None
+                and not record.encrypted
+            ):
+                version = _server_hello_version(record.head)
+                if version is not None:
+                    self.tls_version = version
+                    self.emit(TlsVersion(side=side, frame=frame, ts=ts, version=version))
+            elif record.content_type == ALERT:
+                visible = not record.encrypted and len(record.head) >= 2
+                self.emit(
+                    TlsAlert(
+                        side=side,
+                        frame=frame,
+                        ts=ts,
+                        encrypted=not visible,
+                        level=record.head[0] if visible else None,
+                        description=record.head[1] if visible else None,
+                    )
+                )
+
+    def _feed_unsynced(self, side: int, data: bytes, frame: int, ts: float) -> None:
+        """Find where MySQL packets begin: the greeting at the very start, or, mid-stream, a
+        chunk that starts with a command (client) or with the reply it awaits (server)."""
+        if self.phase is Phase.GREETING:
+            if side == SERVER and midstream.looks_like_greeting(data):
+                self.transport = [Transport.PLAIN, Transport.PLAIN]
+                self._feed_plain(side, data, frame, ts)
+                return
+            if self.start_seen:
+                self._not_mysql(
+                    side,
+                    data,
+                    frame,
+                    ts,
+                    "the server did not greet first"
+                    if side == CLIENT
+                    else "the server's first bytes are no greeting",
+                )
+                return
+            self.phase = Phase.UNSYNCED
+            self.mid_stream = True
+        if self.phase is Phase.NOT_MYSQL:
+            self.opaque_bytes[side] += len(data)
+            return
+        if self.phase is Phase.TLS or (
+            self.phase is Phase.UNSYNCED and plausible_record_header(data) and data[0] == 23
+        ):
+            self._adopt_tls(side, data, frame, ts)
+            return
+        start = self._find_boundary(side, data, frame, ts)
+        if start is None:
+            self._skip(side, len(data))
+            self._unsynced_chunks += 1
+            if self._unsynced_chunks >= GIVE_UP_CHUNKS and not any(self.decoded_packets):
+                self._not_mysql(
+                    side,
+                    data,
+                    frame,
+                    ts,
+                    f"no MySQL packet boundary found in {self._unsynced_chunks} segments",
+                )
+            return
+        if start:
+            self._skip(side, start)
+            data = data[start:]
+        compressed = self.compression is not None
+        self.transport[side] = Transport.COMPRESSED if compressed else Transport.PLAIN
+        if compressed and self._compressed[side] is None:
+            self._compressed[side] = CompressedFramer(PacketFramer(self.retain_limit))
+        if self._skipped[side] or self.decoded_packets[side]:
+            self._resynchronised(side, frame, ts, "packet boundary found")
+        if self.mid_stream and not self.inferred and side == CLIENT:
+            self._announce_mid_stream(frame, ts)
+        self.receive_data(side, data, frame, ts)
+
+    def _find_boundary(self, side: int, data: bytes, frame: int, ts: float) -> int | None:
+        if side == CLIENT:
+            if (
+                self.compression is None
+                and self.mid_stream
+                and not self.decoded_packets[CLIENT]
+                and not midstream.starts_with_command(data)
+                and midstream.compressed_chain(data)
+            ):
+                self.compression = "zlib"
+                self.inferred["compression"] = "compressed protocol (from the packet layout)"
+                self.emit(
+                    CompressionStarted(
+                        side=CLIENT, frame=frame, ts=ts, algorithm="zlib", inferred=True
+                    )
+                )
+            if self.compression is not None:
+                return 0 if midstream.compressed_chain(data) else None
+            limit = 1 if not self.decoded_packets[CLIENT] else min(len(data), midstream.SCAN_LIMIT)
+            for offset in range(limit):
+                if midstream.starts_with_command(data[offset:] if offset else data):
+                    return offset
+            return None
+        head = command_phase.awaiting_reply(self)
+        if head is None:
+            return None  # replies to commands we never saw cannot be read
+        if self.compression is not None:
+            return 0 if midstream.compressed_chain(data) else None
+        return 0 if midstream.starts_with_reply(data, head.next_seq) else None
+
+    def _announce_mid_stream(self, frame: int, ts: float) -> None:
+        self.capabilities = self.capabilities or ASSUMED_CAPABILITIES
+        self.inferred.setdefault("handshake", "not captured; protocol 4.1 assumed")
+        self.inferred.setdefault("deprecate_eof", "inferred from the first result set")
+        self.emit(MidStreamStart(side=CLIENT, frame=frame, ts=ts, inferred=self.inferred))
+
+    def _adopt_tls(self, side: int, data: bytes, frame: int, ts: float) -> None:
+        if not self.tls:
+            self.tls = True
+            self.inferred["tls"] = "TLS records without a captured SSLRequest"
+            if self.mid_stream:
+                self._announce_mid_stream(frame, ts)
+        self.phase = Phase.TLS
+        if self.transport[side] is not Transport.TLS:
+            self.transport[side] = Transport.TLS
+            self._tls[side] = TlsRecordReader()
+            self._tls_resync[side] = not plausible_record_header(data)
+        self._feed_tls(side, data, frame, ts)
+
+    def _not_mysql(self, side: int, data: bytes, frame: int, ts: float, reason: str) -> None:
+        first = self._first_bytes[side] or data[:16]
+        self.phase = Phase.NOT_MYSQL
+        self.transport = [Transport.OPAQUE, Transport.OPAQUE]
+        self.emit(
+            NotMySQL(
+                side=side,
+                frame=frame,
+                ts=ts,
+                protocol=midstream.guess_protocol(first, from_client=side == CLIENT),
+                reason=reason,
+            )
+        )
+        self.opaque_bytes[side] += len(data) + self._skipped[side]
+        self._skipped = [0, 0]
+
+    def _skip(self, side: int, size: int) -> None:
+        self._skipped[side] += size
+
+    def _resynchronised(self, side: int, frame: int, ts: float, reason: str) -> None:
+        skipped = self._skipped[side]
+        self._skipped[side] = 0
+        if skipped:
+            self.emit(Resynchronised(side=side, frame=frame, ts=ts, skipped=skipped, reason=reason))
+
+    def _report_incomplete(self, side: int, frame: int, ts: float, *, reset: bool) -> None:
+        transport = self.transport[side]
+        if transport is Transport.PLAIN:
+            framer = self._framers[side]
+            cut = framer.reset() if reset else framer.pending()
+        elif transport is Transport.COMPRESSED and self._compressed[side] is not None:
+            compressed = self._compressed[side]
+            cut = compressed.reset() if reset else compressed.pending()
+        else:
+            cut = None
+        if cut is not None:
+            expected, received = cut
+            self.emit(
+                IncompletePacket(
+                    side=side, frame=frame, ts=ts, expected=expected, received=received
+                )
+            )
+
+    def _dispatch(self, side: int, packet: LogicalPacket) -> None:
+        self.decoded_packets[side] += 1
+        try:
+            READERS[(side, self.phase)](self, side, packet)
+        except PARSE_ERRORS as exc:
+            self.emit(MalformedPacket(**self.evidence(side, packet), reason=describe(exc)))
+        if packet.capped:
+            self.emit(PayloadCapped(**self.evidence(side, packet), kept=len(packet.payload)))
+
+
+def describe(exc: Exception) -> str:
+    if isinstance(exc, IndexError):
+        return "packet ends before a field it announces"
+    return str(exc) or type(exc).__name__
+
+
+def driver_error(side: int, expected: int, got: int) -> str:
+    """What the receiving end reports for a wrong sequence id, in the words drivers use."""
+    if side == SERVER:  # the client library is the one that notices
+        if got > expected:
+            return (
+                "client: 'commands out of sync' — go-sql-driver ErrPktSyncMul (\"commands out "
+                'of sync. Did you run multiple statements at once?"), libmysqlclient '
+                '"Packets out of order", PyMySQL "Packet sequence number wrong"'
+            )
+        return (
+            "client: 'commands out of sync' — go-sql-driver ErrPktSync (\"commands out of "
+            'sync. You can\'t run this command now"), libmysqlclient "Packets out of '
+            'order", PyMySQL "Packet sequence number wrong"'
+        )
+    return 'server: ER_NET_PACKETS_OUT_OF_ORDER (1156) "Got packets out of order"'
+
+
+__all__ = ["NEED_DATA", "MySQLDecoder", "PacketEvent", "Phase", "Transport"]
