@@ -12,8 +12,9 @@ The message texts are the servers' own (English) templates:
   the bare ``%-.64s`` after the host is `` real ip: '...'`` for proxy-protocol connections
   (``THD::print_aborted_warning`` in ``sql/sql_class.h``), empty otherwise.
 - MySQL 8, ``share/messages_to_error_log.txt``: MY-010914 ER_ABORTING_USER_CONNECTION is the
-  same sentence ending in ``).`` and the code is also used verbatim for login failures
-  ("Got an error reading communication packets", "Bad handshake"); MY-010925/010926/010927 are
+  same sentence ending in ``).``; ``login_failed_error()`` (sql/auth/sql_authentication.cc)
+  also logs a failed login's own error text under that code ("Got an error reading
+  communication packets", "Bad handshake"), which we read as CONNECTION_ERROR. MY-010925/26/27 are
   ER_ACCESS_DENIED_ERROR_WITHOUT_PASSWORD / _WITH_PASSWORD / _FOR_USER_ACCOUNT_LOCKED.
   MY-010913 is ER_WARN_NO_SERVERID_SPECIFIED and MY-013360 is the "Plugin ... reported:
   '... is deprecated'" warning: neither is about a connection ending, so neither is read.
@@ -47,7 +48,7 @@ class Reason(StrEnum):
 
     READ_ERROR = "read_error"  # the read failed: peer FIN, RST, or a TLS error
     READ_TIMEOUT = "read_timeout"  # wait_timeout / net_read_timeout / connect_timeout expired
-    WRITE_ERROR = "write_error"  # the write failed: the peer was gone (EPIPE, ECONNRESET)
+    WRITE_ERROR = "write_error"  # the write failed: peer gone, or socket shut down by KILL
     WRITE_TIMEOUT = "write_timeout"  # net_write_timeout: the client stopped reading
     NO_AUTHENTICATION = "no_authentication"  # closed before logging in
     INIT_CONNECT_FAILED = "init_connect_failed"
@@ -99,6 +100,15 @@ CONNECTION_ERROR_MESSAGES: tuple[str, ...] = (
     "Bad handshake",
     "Too many connections",
 )
+
+# MariaDB's "vio_errno" field is net->last_errno: the MySQL error the failed read or write
+# raised, which is also the reason its "Aborted connection" line gives.
+NET_ERROR_TEXTS: dict[int, str] = {
+    1158: "Got an error reading communication packets",  # ER_NET_READ_ERROR
+    1159: "Got timeout reading communication packets",  # ER_NET_READ_INTERRUPTED
+    1160: "Got an error writing communication packets",  # ER_NET_ERROR_ON_WRITE
+    1161: "Got timeout writing communication packets",  # ER_NET_WRITE_INTERRUPTED
+}
 
 _ISO_TIMESTAMP = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:?\d{2})?"
 
