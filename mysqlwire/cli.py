@@ -1,0 +1,293 @@
+"""The `mysqlwire` command line: `analyze` (verdicts and findings) and `dump` (packets).
+
+Every user mistake and every unreadable input ends in one line on stderr and exit status 2;
+`--fail-on` turns findings into exit status 1 for CI. No traceback reaches the user: an
+unexpected internal error is reported in one line too, with a hint to file a bug.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import sys
+from collections.abc import Callable, Iterator
+from typing import TextIO
+
+import click
+
+from capture import CaptureError, CaptureStats
+from mysqlwire.output.dump import DumpWriter
+from mysqlwire.output.records import JsonlWriter, write_json
+from mysqlwire.output.table import write_table
+from mysqlwire.pipeline import AnalysisOptions, AnalysisResult, analyze
+from mysqlwire.report.connection_report import DEFAULT_MAX_ALLOWED_PACKET, ConnectionReport
+from mysqlwire.report.findings import SEVERITY_RANK
+
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+SIZE_UNITS = {
+    "": 1,
+    "K": 1 << 10,
+    "KB": 1 << 10,
+    "KIB": 1 << 10,
+    "M": 1 << 20,
+    "MB": 1 << 20,
+    "MIB": 1 << 20,
+    "G": 1 << 30,
+    "GB": 1 << 30,
+    "GIB": 1 << 30,
+}
+
+
+class UserError(click.ClickException):
+    """One line on stderr, exit status 2."""
+
+    exit_code = EXIT_USAGE
+
+    def show(self, file: TextIO | None = None) -> None:
+        click.echo(f"mysqlwire: {self.format_message()}", err=True)
+
+
+class SizeType(click.ParamType):
+    name = "SIZE"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int:
+        if isinstance(value, int):
+            return value
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", str(value))
+        unit = match.group(2).upper() if match else ""
+        if not match or unit not in SIZE_UNITS:
+            self.fail(f"{value!r} is not a size (examples: 1048576, 16M, 64MiB, 1G)", param, ctx)
+        return int(float(match.group(1)) * SIZE_UNITS[unit])
+
+
+class PortType(click.ParamType):
+    name = "PORT"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int:
+        if str(value).lower() == "any":
+            return 0
+        try:
+            port = int(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not a port number (or 'any')", param, ctx)
+        if not 1 <= port <= 65535:
+            self.fail(f"{port} is not a TCP port (1-65535)", param, ctx)
+        return port
+
+
+def server_ports(ports: tuple[int, ...]) -> frozenset[int] | None:
+    if not ports:
+        return frozenset({3306})
+    if 0 in ports:
+        return None  # 'any': every TCP connection, MySQL recognised by its greeting
+    return frozenset(ports)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mysqlwire")
+def main() -> None:
+    """Rebuild every MySQL conversation in a packet capture and say how each connection
+    ended, who ended it, and the evidence (frames, timestamps, bytes)."""
+
+
+capture_argument = click.argument("captures", nargs=-1, required=True, metavar="CAPTURE...")
+port_option = click.option(
+    "--port",
+    "-p",
+    "ports",
+    multiple=True,
+    type=PortType(),
+    help="Server port (repeatable; default 3306; 'any' tracks every TCP connection).",
+)
+
+
+@main.command("analyze")
+@capture_argument
+@port_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "jsonl", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format (jsonl/json: see docs/jsonl-schema.md).",
+)
+@click.option(
+    "--max-allowed-packet",
+    type=SizeType(),
+    default=DEFAULT_MAX_ALLOWED_PACKET,
+    show_default="64MiB",
+    help="Flag logical packets larger than this.",
+)
+@click.option(
+    "--only-problems", is_flag=True, help="Show only connections with a warning or an error."
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["error", "warning", "never"]),
+    default="never",
+    show_default=True,
+    help="Exit 1 when a connection has a finding or verdict at or above this severity.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the report to this file instead of standard output.",
+)
+def analyze_command(
+    captures: tuple[str, ...],
+    ports: tuple[int, ...],
+    fmt: str,
+    max_allowed_packet: int,
+    only_problems: bool,
+    fail_on: str,
+    output: str | None,
+) -> None:
+    """Verdicts and findings for every MySQL connection in CAPTURE... (pcap, pcapng, .gz;
+    several files are merged by time; '-' reads standard input)."""
+    options = AnalysisOptions(
+        server_ports=server_ports(ports), max_allowed_packet=max_allowed_packet
+    )
+    reports: list[ConnectionReport] = []
+    worst = [-1]
+
+    def keep(report: ConnectionReport) -> None:
+        if report.not_mysql is None and report.severity is not None:
+            worst[0] = max(worst[0], SEVERITY_RANK[report.severity])
+
+    with _output(output) as out:
+        if fmt == "jsonl":
+            writer = JsonlWriter(out, only_problems)
+
+            def on_report(report: ConnectionReport) -> None:
+                keep(report)
+                writer.connection(report)
+        else:
+
+            def on_report(report: ConnectionReport) -> None:
+                keep(report)
+                reports.append(report)
+
+        result = _run(captures, options, on_report)
+        _require_mysql(result, options)
+        if fmt == "jsonl":
+            writer.finish(result.summary, result.stats)
+        elif fmt == "json":
+            write_json(out, reports, result.summary, result.stats, only_problems)
+        else:
+            write_table(out, reports, result.summary, result.stats, only_problems=only_problems)
+    _warn(result.stats)
+    if fail_on != "never" and worst[0] >= SEVERITY_RANK[fail_on]:
+        sys.exit(EXIT_FINDINGS)
+
+
+@main.command("dump")
+@capture_argument
+@port_option
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "jsonl"]), default="text", show_default=True
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write to this file instead of standard output.",
+)
+def dump_command(
+    captures: tuple[str, ...], ports: tuple[int, ...], fmt: str, output: str | None
+) -> None:
+    """One line per logical MySQL packet: frame, time, connection, direction, sequence id,
+    length, decoded type and text."""
+    options = AnalysisOptions(server_ports=server_ports(ports), detail=True)
+    with _output(output) as out:
+        writer = DumpWriter(out, fmt)
+        result = _run(captures, options, lambda report: None, on_event=writer.event)
+        _require_mysql(result, options)
+    _warn(result.stats)
+
+
+def _run(
+    captures: tuple[str, ...],
+    options: AnalysisOptions,
+    on_report: Callable[[ConnectionReport], None],
+    **kwargs: object,
+) -> AnalysisResult:
+    stats = CaptureStats()
+    try:
+        return analyze(
+            list(captures),
+            options,
+            on_report,
+            stats=stats,
+            stdin=sys.stdin.buffer if "-" in captures else None,
+            **kwargs,
+        )  # type: ignore[arg-type]
+    except CaptureError as exc:
+        raise UserError(str(exc)) from None
+    except BrokenPipeError:
+        sys.stderr.close()
+        sys.exit(0)
+    except KeyboardInterrupt:
+        raise UserError("interrupted") from None
+    except MemoryError:
+        raise UserError("out of memory") from None
+    except Exception as exc:  # the promise: never a traceback
+        where = f"{type(exc).__name__}: {exc}"
+        raise UserError(f"internal error ({where}); please report it with the capture") from None
+
+
+def _require_mysql(result: AnalysisResult, options: AnalysisOptions) -> None:
+    summary = result.summary
+    if summary["connections"]:
+        return
+    stats = result.stats
+    ports = (
+        "any port"
+        if options.server_ports is None
+        else "port " + ", ".join(map(str, sorted(options.server_ports)))
+    )
+    if not stats.frames:
+        raise UserError("the capture holds no packets")
+    other = summary["not_mysql"]
+    assert isinstance(other, dict)
+    if other["connections"]:
+        kinds = ", ".join(other["by_protocol"])
+        raise UserError(
+            f"no MySQL traffic found on {ports}: {other['connections']} "
+            f"connection(s) there speak something else ({kinds})"
+        )
+    hint = (
+        f"; {stats.tcp_other_ports:,} TCP frames on other ports were skipped — if the "
+        "server listens elsewhere, pass --port N (or --port any)"
+        if stats.tcp_other_ports
+        else ""
+    )
+    raise UserError(f"no MySQL traffic found on {ports} in {stats.frames:,} frames{hint}")
+
+
+def _warn(stats: CaptureStats) -> None:
+    for warning in stats.warnings:
+        click.echo(f"mysqlwire: warning: {warning}", err=True)
+
+
+@contextlib.contextmanager
+def _output(path: str | None) -> Iterator[TextIO]:
+    if path is None:
+        yield sys.stdout
+        return
+    try:
+        handle = open(path, "w", encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror}") from None
+    with handle:
+        yield handle
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,54 @@
+"""Machine-readable `analyze` output: jsonl (streamed, one object per line) and json (one
+document). Both carry exactly the records of `schema.py`."""
+
+from __future__ import annotations
+
+import json
+from typing import TextIO
+
+from capture import CaptureStats
+from mysqlwire.output.schema import connection_record, summary_record
+from mysqlwire.report.connection_report import ConnectionReport
+
+
+def dumps(record: dict[str, object]) -> str:
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+
+class JsonlWriter:
+    """Writes each connection as it closes, so a long capture streams, then the summary."""
+
+    def __init__(self, out: TextIO, only_problems: bool = False) -> None:
+        self.out = out
+        self.only_problems = only_problems
+
+    def connection(self, report: ConnectionReport) -> None:
+        if report.not_mysql is not None:
+            return
+        if self.only_problems and report.severity not in ("warning", "error"):
+            return
+        self.out.write(dumps(connection_record(report)) + "\n")
+
+    def finish(self, summary: dict[str, object], stats: CaptureStats) -> None:
+        self.out.write(dumps(summary_record(summary, stats)) + "\n")
+
+
+def write_json(
+    out: TextIO,
+    reports: list[ConnectionReport],
+    summary: dict[str, object],
+    stats: CaptureStats,
+    only_problems: bool = False,
+) -> None:
+    connections = [
+        connection_record(r)
+        for r in sorted(reports, key=lambda r: r.first_frame)
+        if r.not_mysql is None and (not only_problems or r.severity in ("warning", "error"))
+    ]
+    json.dump(
+        {"connections": connections, "summary": summary_record(summary, stats)},
+        out,
+        ensure_ascii=False,
+        indent=2,
+    )
+    out.write("\n")

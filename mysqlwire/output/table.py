@@ -1,0 +1,238 @@
+"""The human report of `analyze`: connections table, findings, summary — 100 columns wide.
+
+Rows are grouped by server and ordered by start. The table shows each connection's verdict and
+main finding in brief; the findings section underneath gives every warning and error with its
+frame, time and detail, which is what an engineer copies into a ticket.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections import defaultdict
+from typing import TextIO
+
+from tabulate import tabulate
+
+from capture import CaptureStats
+from mysqlwire.output.describe import format_ts
+from mysqlwire.output.schema import capture_record
+from mysqlwire.report.connection_report import ConnectionReport
+from mysqlwire.report.findings import Finding
+from mysqlwire.report.verdicts import VERDICTS
+
+WIDTH = 100
+NARROW_COLUMNS = 77  # what the fixed columns and their separators take
+
+
+def write_table(
+    out: TextIO,
+    reports: list[ConnectionReport],
+    summary: dict[str, object],
+    stats: CaptureStats,
+    *,
+    only_problems: bool = False,
+) -> None:
+    shown = [
+        r
+        for r in reports
+        if r.not_mysql is None and (not only_problems or r.severity in ("warning", "error"))
+    ]
+    shown.sort(key=lambda r: (r.server, r.first_frame))
+    numbers = {id(r): i for i, r in enumerate(shown, 1)}
+    if not shown:
+        out.write(
+            "No connections to show"
+            + (" (only problems asked for)" if only_problems else "")
+            + ".\n\n"
+        )
+    by_server: dict[str, list[ConnectionReport]] = defaultdict(list)
+    for report in shown:
+        by_server[report.server].append(report)
+    for server, group in by_server.items():
+        version = next((r.server_version for r in group if r.server_version), None)
+        out.write(
+            f"Server {server}"
+            + (f" ({version})" if version else "")
+            + f": {len(group)} connection(s)\n"
+        )
+        out.write(_connections_table(group, numbers) + "\n\n")
+    _write_findings(out, shown, numbers)
+    write_summary(out, summary, stats)
+
+
+def _connections_table(reports: list[ConnectionReport], numbers: dict[int, int]) -> str:
+    rows = []
+    for report in reports:
+        main = report.main_finding
+        rows.append(
+            [
+                numbers[id(report)],
+                report.client,
+                report.thread_id if report.thread_id is not None else "-",
+                _user_db(report),
+                _duration(report.duration),
+                report.commands,
+                report.close,
+                _brief(main) if main else "",
+            ]
+        )
+    finding_width = max(14, WIDTH - NARROW_COLUMNS)
+    return tabulate(
+        rows,
+        headers=["#", "client", "thread", "user@db", "dur", "cmds", "close", "main finding"],
+        tablefmt="simple",
+        disable_numparse=True,
+        maxcolwidths=[None, None, None, 12, None, None, None, finding_width],
+    )
+
+
+def _user_db(report: ConnectionReport) -> str:
+    if report.user is None and report.database is None:
+        return "?" if report.tls or report.mid_stream else "-"
+    text = f"{report.user or '?'}@{report.database or '-'}"
+    return text if len(text) <= 12 else text[:11] + "…"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 10:
+        return f"{seconds:.2f}s"
+    if seconds < 3600:
+        return f"{seconds:.0f}s"
+    return f"{seconds / 3600:.1f}h"
+
+
+def _brief(item: Finding) -> str:
+    """The finding kind plus the one word that matters (an error code, a count)."""
+    detail = item.detail
+    if item.kind == "mysql_error" and detail.startswith("ERR "):
+        code = detail[4:].split(" ", 1)[0]
+        return f"{item.severity}: ERR {code}"
+    return f"{item.severity}: {item.kind}"
+
+
+def _write_findings(out: TextIO, reports: list[ConnectionReport], numbers: dict[int, int]) -> None:
+    """Connections with warning/error findings in full; connections whose only problem is
+    their verdict grouped by verdict, so a hundred identical aborts take one paragraph."""
+    lines: list[str] = []
+    verdict_only: dict[str, list[ConnectionReport]] = defaultdict(list)
+    for report in reports:
+        serious = [f for f in report.findings if f.severity in ("warning", "error")]
+        if not serious:
+            if VERDICTS[report.close].severity is not None:
+                verdict_only[report.close].append(report)
+            continue
+        lines.append(
+            textwrap.fill(
+                f"#{numbers[id(report)]} {_who(report)}: {report.close} — "
+                f"{report.close_reason}{_context(report)}",
+                WIDTH,
+                subsequent_indent="    ",
+            )
+        )
+        for item in serious:
+            where = f"frame {item.frame} at {format_ts(item.ts)}" if item.frame else "overall"
+            lines.append(
+                textwrap.fill(
+                    f"{item.severity} {item.kind} ({where}): {item.detail}",
+                    WIDTH,
+                    initial_indent="  - ",
+                    subsequent_indent="      ",
+                )
+            )
+    for close, group in verdict_only.items():
+        first = group[0]
+        members = ", ".join(
+            f"#{numbers[id(r)]}" + (f" (thread {r.thread_id})" if r.thread_id is not None else "")
+            for r in group
+        )
+        idles = [r.idle_before_close for r in group if r.idle_before_close is not None]
+        idle = f"; idle {min(idles):.3f}–{max(idles):.3f} s before the close" if idles else ""
+        commands = sorted({r.last_command for r in group if r.last_command})
+        last = f"; last command {', '.join(commands)}" if commands else ""
+        lines.append(
+            textwrap.fill(
+                f"{close} ×{len(group)}: {first.close_reason}{idle}{last}. Connections: {members}",
+                WIDTH,
+                subsequent_indent="    ",
+            )
+        )
+    if lines:
+        out.write("Findings\n" + "\n".join(lines) + "\n\n")
+
+
+def _who(report: ConnectionReport) -> str:
+    thread = f" thread {report.thread_id}" if report.thread_id is not None else ""
+    return f"{report.client} -> {report.server}{thread}"
+
+
+def _context(report: ConnectionReport) -> str:
+    parts = []
+    if report.last_command:
+        parts.append(f"last command {report.last_command}")
+    if report.idle_before_close is not None:
+        parts.append(f"idle {report.idle_before_close:.3f} s before the close")
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def write_summary(out: TextIO, summary: dict[str, object], stats: CaptureStats) -> None:
+    out.write("Summary\n")
+    by_verdict = summary["by_verdict"]
+    assert isinstance(by_verdict, dict)
+    verdicts = ", ".join(f"{name} {count}" for name, count in by_verdict.items())
+    _line(out, f"{summary['connections']} MySQL connection(s): {verdicts or 'none'}")
+    _line(
+        out,
+        f"server counters this traffic would raise: Aborted_clients "
+        f"+{summary['aborted_clients']}, Aborted_connects +{summary['aborted_connects']}",
+    )
+    errors = summary["errors_by_code"]
+    assert isinstance(errors, list)
+    if errors:
+        _line(
+            out,
+            "errors by code: "
+            + ", ".join(
+                f"{e['code']}{' ' + e['name'] if e['name'] else ''} x{e['count']}" for e in errors
+            ),
+        )
+    aborted = summary["clients_by_aborted"]
+    assert isinstance(aborted, list)
+    if aborted:
+        _line(
+            out,
+            "clients by aborted connections: "
+            + ", ".join(f"{c['client']} {c['aborted']} of {c['connections']}" for c in aborted),
+        )
+    leaks = summary["leaking_clients"]
+    assert isinstance(leaks, list)
+    for leak in leaks:
+        _line(out, f"connection leak suspect {leak['client']}: {leak['detail']}")
+    other = summary["not_mysql"]
+    assert isinstance(other, dict)
+    if other["connections"]:
+        kinds = ", ".join(f"{k} {v}" for k, v in other["by_protocol"].items())
+        _line(
+            out,
+            f"{other['connections']} connection(s) on the MySQL port(s) were not MySQL: {kinds}",
+        )
+    capture = capture_record(stats)
+    skipped = {k: v for k, v in capture["skipped"].items() if v}  # type: ignore[union-attr]
+    files = len(stats.files)
+    _line(
+        out,
+        f"capture: {stats.frames:,} frames in {files} file(s), {stats.connections:,} "
+        f"TCP connection(s) on the MySQL port(s), from {format_ts(stats.first_ts)} to "
+        f"{format_ts(stats.last_ts)}",
+    )
+    if skipped:
+        _line(
+            out,
+            "frames not analysed: "
+            + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in skipped.items()),
+        )
+    for warning in stats.warnings:
+        _line(out, f"warning: {warning}")
+
+
+def _line(out: TextIO, text: str) -> None:
+    out.write(textwrap.fill(text, WIDTH, initial_indent="  ", subsequent_indent="    ") + "\n")

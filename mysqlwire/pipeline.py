@@ -1,0 +1,144 @@
+"""The analysis pipeline: capture layer → MySQL decoder → recorder, one connection at a time.
+
+`ConnectionAnalysis` is the capture layer's sink for one TCP connection: it feeds the decoder
+and hands every event to the recorder (and, for `dump`, to an event callback). When the
+connection closes it asks the recorder for the report and passes it on. This is the only module
+that knows both the capture layer and the decoder; each stays testable alone.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from capture import CaptureStats, Direction, StreamGap, TcpFacts, TcpTracker, open_frames
+from capture.consumer import TrackedConnection
+from mysqlwire.protocol import MySQLDecoder
+from mysqlwire.protocol.events import Event
+from mysqlwire.protocol.framing import DEFAULT_RETAIN_LIMIT
+from mysqlwire.protocol.midstream import looks_like_greeting
+from mysqlwire.report.connection_report import (
+    DEFAULT_MAX_ALLOWED_PACKET,
+    ConnectionRecorder,
+    ConnectionReport,
+)
+from mysqlwire.report.summary import SummaryBuilder
+
+DEFAULT_PORTS = frozenset({3306})
+
+ReportCallback = Callable[[ConnectionReport], None]
+EventCallback = Callable[[TcpFacts, Event], None]
+
+
+@dataclass(slots=True)
+class AnalysisOptions:
+    server_ports: frozenset[int] | None = DEFAULT_PORTS  # None: every TCP connection
+    max_allowed_packet: int = DEFAULT_MAX_ALLOWED_PACKET
+    retain_limit: int = DEFAULT_RETAIN_LIMIT
+    detail: bool = False  # one event per packet (dump)
+    tracker_options: dict[str, float] = field(default_factory=dict)
+
+
+class ConnectionAnalysis:
+    """The capture layer's sink for one connection."""
+
+    __slots__ = ("connection", "decoder", "on_event", "on_report", "recorder", "started")
+
+    def __init__(
+        self,
+        connection: TrackedConnection,
+        options: AnalysisOptions,
+        on_report: ReportCallback,
+        on_event: EventCallback | None = None,
+    ) -> None:
+        self.connection = connection
+        facts = connection.facts
+        self.decoder = MySQLDecoder(
+            detail=options.detail,
+            start_seen=facts.syn is not None,
+            retain_limit=options.retain_limit,
+        )
+        self.recorder = ConnectionRecorder(options.max_allowed_packet)
+        self.on_report = on_report
+        self.on_event = on_event
+        self.started = False
+
+    def on_data(self, direction: Direction, data: bytes, frame: int, ts: float) -> None:
+        if not self.started:
+            self.started = True
+            direction = self._settle_roles(direction, data)
+        self.decoder.receive_data(direction, data, frame, ts)
+        self._drain()
+
+    def on_gap(self, gap: StreamGap) -> None:
+        self.decoder.receive_gap(
+            gap.direction, gap.size, gap.frame, gap.ts, gap.stream_offset, gap.size_known
+        )
+        self._drain()
+
+    def on_close(self, facts: TcpFacts) -> None:
+        self.decoder.receive_eof(facts.last_frame, facts.last_ts)
+        self._drain()
+        self.on_report(self.recorder.finish(facts))
+
+    def _settle_roles(self, direction: Direction, data: bytes) -> Direction:
+        """Without a SYN or a server port, the side that greets first is the server."""
+        facts = self.connection.facts
+        if (
+            facts.role_source == "guess"
+            and direction == Direction.CLIENT_TO_SERVER
+            and looks_like_greeting(data)
+        ):
+            self.connection.swap_roles()
+            return Direction.SERVER_TO_CLIENT
+        return direction
+
+    def _drain(self) -> None:
+        events = self.decoder.events()
+        if not events:
+            return
+        record = self.recorder.record
+        on_event = self.on_event
+        facts = self.connection.facts if on_event is not None else None
+        for event in events:
+            record(event)
+            if on_event is not None:
+                on_event(facts, event)  # type: ignore[arg-type]
+
+
+@dataclass(slots=True)
+class AnalysisResult:
+    stats: CaptureStats
+    summary: dict[str, object]
+
+
+def analyze(
+    paths: Sequence[str | os.PathLike[str]],
+    options: AnalysisOptions,
+    on_report: ReportCallback,
+    *,
+    on_event: EventCallback | None = None,
+    stdin: BinaryIO | None = None,
+    stats: CaptureStats | None = None,
+) -> AnalysisResult:
+    """Analyse capture files end to end. Each connection's report goes to `on_report` as the
+    connection closes (so output can stream); the summary comes back at the end.
+    Raises `capture.CaptureError` when an input cannot be read at all."""
+    stats = stats if stats is not None else CaptureStats()
+    summary = SummaryBuilder()
+
+    def report(connection_report: ConnectionReport) -> None:
+        summary.add(connection_report)
+        on_report(connection_report)
+
+    def open_connection(connection: TrackedConnection) -> ConnectionAnalysis:
+        return ConnectionAnalysis(connection, options, report, on_event)
+
+    tracker = TcpTracker(
+        open_connection, stats, server_ports=options.server_ports, **options.tracker_options
+    )
+    tracker.run(open_frames(paths, stats, stdin=stdin))
+    tracker.finish()
+    return AnalysisResult(stats, summary.result())

@@ -1,0 +1,528 @@
+"""One connection's report, and the recorder that builds it from decoder events and TCP facts.
+
+The recorder is the policy layer's view of a connection: it keeps only what a verdict or a
+finding needs (bounded: recent commands, recent activity, capped evidence lists), never the
+conversation itself. `finish(facts)` runs the close classifier and returns the report.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+from capture.facts import C2S, S2C, Direction, TcpFacts
+from mysqlwire.protocol import events as ev
+from mysqlwire.protocol.constants import CLIENT, SIDE_NAMES
+from mysqlwire.protocol.error_codes import (
+    MAX_ALLOWED_PACKET_CODES,
+    error_label,
+)
+from mysqlwire.report.close_classifier import (
+    FATAL_ERROR_CODES,
+    CloseEvidence,
+    CloseVerdict,
+    CommandSpan,
+    ServerError,
+    classify,
+)
+from mysqlwire.report.findings import Finding, finding, worst_severity
+from mysqlwire.report.verdicts import VERDICTS, server_counter
+
+DEFAULT_MAX_ALLOWED_PACKET = 64 << 20
+FINDINGS_PER_KIND = 20
+ERROR_CODES_KEPT = 1000
+RECENT = 32
+
+
+@dataclass(slots=True)
+class ConnectionReport:
+    """Everything reported about one MySQL connection (the jsonl `connection` record)."""
+
+    conn_id: int
+    client: str
+    server: str
+    client_ip: str
+    start: float
+    end: float
+    close: str
+    closed_by: str
+    close_frame: int | None
+    close_ts: float | None
+    close_reason: str
+    idle_before_close: float | None
+    last_command: str | None
+    severity: str | None
+    server_counter: str | None
+    thread_id: int | None = None
+    server_version: str | None = None
+    user: str | None = None
+    database: str | None = None
+    client_name: str | None = None
+    program_name: str | None = None
+    tls: bool = False
+    tls_version: str | None = None
+    compressed: bool = False
+    mid_stream: bool = False
+    authenticated: bool = False
+    commands: int = 0
+    bytes_c2s: int = 0
+    bytes_s2c: int = 0
+    packets_c2s: int = 0
+    packets_s2c: int = 0
+    error_codes: list[int] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    first_frame: int = 0
+    last_frame: int = 0
+    not_mysql: str | None = None  # the protocol it looks like instead, when not MySQL
+
+    @property
+    def duration(self) -> float:
+        return max(0.0, self.end - self.start)
+
+    @property
+    def main_finding(self) -> Finding | None:
+        ranked = sorted(self.findings, key=lambda f: (-_rank(f.severity), f.frame or 0))
+        return ranked[0] if ranked else None
+
+
+def _rank(severity: str) -> int:
+    return {"info": 0, "warning": 1, "error": 2}[severity]
+
+
+class ConnectionRecorder:
+    """Consumes one connection's decoder events; `finish` turns them into a report."""
+
+    def __init__(self, max_allowed_packet: int = DEFAULT_MAX_ALLOWED_PACKET) -> None:
+        self.max_allowed_packet = max_allowed_packet
+        self.evidence_commands: deque[CommandSpan] = deque(maxlen=RECENT)
+        self.activity: deque[tuple[int, float]] = deque(maxlen=RECENT)
+        self.findings: list[Finding] = []
+        self.finding_counts: Counter[str] = Counter()
+        self.error_codes: list[int] = []
+        self.error_count = 0
+        self.last_error: ServerError | None = None
+        self.commands = 0
+        self.greeting_seen = False
+        self.authenticated = False
+        self.thread_id: int | None = None
+        self.server_version: str | None = None
+        self.user: str | None = None
+        self.database: str | None = None
+        self.client_name: str | None = None
+        self.program_name: str | None = None
+        self.tls = False
+        self.tls_version: str | None = None
+        self.tls_frame: int | None = None
+        self.tls_ts: float | None = None
+        self.tls_alerts: list[ev.TlsAlert] = []
+        self.compression: str | None = None
+        self.mid_stream = False
+        self.quit_frame: int | None = None
+        self.quit_ts: float | None = None
+        self.not_mysql: ev.NotMySQL | None = None
+        self.largest_client_packet = 0
+        self.incomplete: list[ev.IncompletePacket] = []
+        self.packet_refusal: ev.Err | None = None
+
+    # --- events ---------------------------------------------------------------------------
+
+    def record(self, event: ev.Event) -> None:
+        handler = HANDLERS.get(type(event))
+        if isinstance(event, ev.PacketEvent):
+            self.activity.append((event.frame, event.ts))
+            if event.side == CLIENT and event.size > self.largest_client_packet:
+                self.largest_client_packet = event.size
+            if event.wire_packets > 1 or event.size >= self.max_allowed_packet:
+                self._large_packet(event)
+        if handler is not None:
+            handler(self, event)
+
+    def add(self, item: Finding) -> None:
+        self.finding_counts[item.kind] += 1
+        if self.finding_counts[item.kind] <= FINDINGS_PER_KIND:
+            self.findings.append(item)
+
+    def _large_packet(self, event: ev.PacketEvent) -> None:
+        sender = SIDE_NAMES[event.side]
+        what = type(event).__name__ if not isinstance(event, ev.Command) else event.name
+        if event.wire_packets > 1:
+            self.add(
+                finding(
+                    "split_packet",
+                    event.frame,
+                    event.ts,
+                    f"{sender} {what} of {event.size:,} bytes sent as "
+                    f"{event.wire_packets} wire packets",
+                )
+            )
+        if event.size > self.max_allowed_packet:
+            self.add(
+                finding(
+                    "oversize_packet",
+                    event.frame,
+                    event.ts,
+                    f"{sender} {what} of {event.size:,} bytes exceeds "
+                    f"max_allowed_packet ({self.max_allowed_packet:,})",
+                )
+            )
+
+    def _greeting(self, event: ev.Greeting) -> None:
+        self.greeting_seen = True
+        self.thread_id = event.thread_id
+        self.server_version = event.server_version
+
+    def _login(self, event: ev.HandshakeResponse) -> None:
+        self.user = event.user
+        self.database = event.database
+        attrs = event.attributes
+        name = attrs.get("_client_name")
+        if name:
+            version = attrs.get("_client_version")
+            self.client_name = f"{name} {version}" if version else name
+        self.program_name = attrs.get("program_name")
+
+    def _ssl_request(self, event: ev.SslRequest) -> None:
+        self.tls = True
+        self.authenticated = True  # authentication happens inside TLS: assume it succeeded
+        self.tls_frame, self.tls_ts = event.frame, event.ts
+
+    def _ok(self, event: ev.Ok) -> None:
+        if event.reply_to == "authentication":
+            self.authenticated = True
+
+    def _err(self, event: ev.Err) -> None:
+        self.error_count += 1
+        if len(self.error_codes) < ERROR_CODES_KEPT:
+            self.error_codes.append(event.code)
+        self.last_error = ServerError(event.code, event.phase, event.frame, event.ts)
+        if event.phase == "greeting":
+            self.greeting_seen = True
+        context = (
+            f"in reply to {event.reply_to}"
+            if event.reply_to and event.phase == "command"
+            else {
+                "greeting": "in place of the greeting",
+                "authentication": "refusing the login",
+                "idle": "while no command was outstanding",
+            }.get(event.phase, "")
+        )
+        state = f" ({event.sql_state})" if event.sql_state else ""
+        detail = f"ERR {error_label(event.code)}{state} {context}: {event.message}".strip()
+        fatal = event.code in FATAL_ERROR_CODES or event.phase in ("greeting", "authentication")
+        self.add(
+            finding("mysql_error", event.frame, event.ts, detail, "error" if fatal else "warning")
+        )
+        if event.code in MAX_ALLOWED_PACKET_CODES and self.packet_refusal is None:
+            self.packet_refusal = event  # explained at the end, once the cut packet is known
+
+    def _command(self, event: ev.Command) -> None:
+        self.commands += 1
+        self.evidence_commands.append(CommandSpan(event.name, event.frame, event.ts))
+        if event.code == 0x01:  # COM_QUIT
+            self.quit_frame, self.quit_ts = event.frame, event.ts
+        malformed = event.arguments.get("malformed")
+        if malformed:
+            self.add(
+                finding("malformed_packet", event.frame, event.ts, f"{event.name}: {malformed}")
+            )
+
+    def _command_finished(self, event: ev.CommandFinished) -> None:
+        for span in reversed(self.evidence_commands):
+            if span.frame == event.started_frame:
+                if event.outcome not in ("no_reply", "gap"):
+                    span.finished_frame = event.frame
+                break
+
+    def _sequence_error(self, event: ev.SequenceError) -> None:
+        sender = SIDE_NAMES[event.side]
+        which = "compressed-packet sequence id" if event.compressed else "sequence id"
+        self.add(
+            finding(
+                "sequence_error",
+                event.frame,
+                event.ts,
+                f"{sender} packet with {which} {event.got}, expected {event.expected}"
+                f" — {event.driver_error}",
+            )
+        )
+
+    def _malformed(self, event: ev.MalformedPacket) -> None:
+        self.add(
+            finding(
+                "malformed_packet",
+                event.frame,
+                event.ts,
+                f"{SIDE_NAMES[event.side]} packet of {event.size} bytes: {event.reason}",
+            )
+        )
+
+    def _unexpected(self, event: ev.UnexpectedPacket) -> None:
+        first = f" starting 0x{event.first_byte:02x}" if event.first_byte is not None else ""
+        self.add(
+            finding(
+                "unexpected_packet",
+                event.frame,
+                event.ts,
+                f"{SIDE_NAMES[event.side]} packet{first}: {event.reason}",
+            )
+        )
+
+    def _incomplete(self, event: ev.IncompletePacket) -> None:
+        self.incomplete.append(event)
+        self.add(
+            finding(
+                "incomplete_packet",
+                event.frame,
+                event.ts,
+                f"{SIDE_NAMES[event.side]} packet of {event.expected:,} bytes cut "
+                f"after {event.received:,}",
+            )
+        )
+
+    def _resynchronised(self, event: ev.Resynchronised) -> None:
+        self.add(
+            finding(
+                "capture_gap",
+                event.frame,
+                event.ts,
+                f"{event.skipped:,} {SIDE_NAMES[event.side]} bytes could not be framed "
+                f"and were skipped; decoding resumed where {event.reason}",
+            )
+        )
+
+    def _mid_stream(self, event: ev.MidStreamStart) -> None:
+        self.mid_stream = True
+        self.authenticated = True
+        inferred = "; ".join(f"{key}: {value}" for key, value in event.inferred.items())
+        self.add(
+            finding(
+                "mid_stream_start",
+                event.frame,
+                event.ts,
+                f"the capture began after the connection opened ({inferred})",
+            )
+        )
+
+    def _compression(self, event: ev.CompressionStarted) -> None:
+        self.compression = event.algorithm
+        how = "inferred from the packet layout" if event.inferred else "negotiated at login"
+        self.add(
+            finding(
+                "compressed",
+                event.frame,
+                event.ts,
+                f"{event.algorithm} compressed protocol ({how})",
+            )
+        )
+
+    def _tls_version(self, event: ev.TlsVersion) -> None:
+        self.tls_version = event.version
+
+    def _tls_alert(self, event: ev.TlsAlert) -> None:
+        self.tls = True
+        if len(self.tls_alerts) < RECENT:
+            self.tls_alerts.append(event)
+
+    def _not_mysql(self, event: ev.NotMySQL) -> None:
+        self.not_mysql = event
+
+    # --- the end ------------------------------------------------------------------------
+
+    def finish(self, facts: TcpFacts) -> ConnectionReport:
+        evidence = CloseEvidence(
+            facts=facts,
+            greeting_seen=self.greeting_seen,
+            authenticated=self.authenticated,
+            tls=self.tls,
+            quit_frame=self.quit_frame,
+            quit_ts=self.quit_ts,
+            last_error=self.last_error,
+            recent_commands=list(self.evidence_commands),
+            activity=list(self.activity),
+        )
+        verdict = classify(evidence)
+        self._transport_findings(facts, verdict)
+        findings = self.findings + [
+            finding(
+                kind, None, None, f"{count - FINDINGS_PER_KIND} more {kind} findings not listed"
+            )
+            for kind, count in self.finding_counts.items()
+            if count > FINDINGS_PER_KIND
+        ]
+        kind = VERDICTS[verdict.close]
+        severities = [f.severity for f in findings] + ([kind.severity] if kind.severity else [])
+        return ConnectionReport(
+            conn_id=facts.conn_id,
+            client=str(facts.client),
+            server=str(facts.server),
+            client_ip=facts.client.address,
+            start=facts.first_ts,
+            end=facts.last_ts,
+            close=verdict.close,
+            closed_by=verdict.closed_by,
+            close_frame=verdict.frame,
+            close_ts=verdict.ts,
+            close_reason=verdict.reason,
+            idle_before_close=verdict.idle_before_close,
+            last_command=verdict.last_command,
+            severity=worst_severity(severities),
+            server_counter=server_counter(verdict.close, self.authenticated),
+            thread_id=self.thread_id,
+            server_version=self.server_version,
+            user=self.user,
+            database=self.database,
+            client_name=self.client_name,
+            program_name=self.program_name,
+            tls=self.tls,
+            tls_version=self.tls_version,
+            compressed=self.compression is not None,
+            mid_stream=self.mid_stream or facts.mid_stream,
+            authenticated=self.authenticated,
+            commands=self.commands,
+            bytes_c2s=facts.payload_bytes[C2S],
+            bytes_s2c=facts.payload_bytes[S2C],
+            packets_c2s=facts.packets[C2S],
+            packets_s2c=facts.packets[S2C],
+            error_codes=list(self.error_codes),
+            findings=sorted(findings, key=lambda f: (f.frame is None, f.frame or 0)),
+            first_frame=facts.first_frame,
+            last_frame=facts.last_frame,
+            not_mysql=self.not_mysql.protocol if self.not_mysql else None,
+        )
+
+    def _transport_findings(self, facts: TcpFacts, verdict: CloseVerdict) -> None:
+        """Findings that come from the TCP facts and the verdict rather than from events."""
+        if verdict.close == "connection_refused":
+            self.add(
+                finding(
+                    "connection_refused",
+                    verdict.frame,
+                    verdict.ts,
+                    f"SYN to {facts.server} answered by RST",
+                )
+            )
+        if verdict.middlebox_evidence:
+            self.add(
+                finding("middlebox_rst", verdict.frame, verdict.ts, verdict.middlebox_evidence)
+            )
+        if self.quit_frame is not None:
+            for rst in facts.rsts:
+                if rst.direction == C2S and rst.frame > self.quit_frame:
+                    self.add(
+                        finding(
+                            "rst_after_quit",
+                            rst.frame,
+                            rst.ts,
+                            "the client reset the connection after COM_QUIT "
+                            "(harmless: the server had already been told goodbye)",
+                        )
+                    )
+                    break
+        for gap in facts.gaps:
+            size = f"{gap.size:,} bytes" if gap.size_known else "an unknown number of bytes"
+            self.add(
+                finding(
+                    "capture_gap",
+                    gap.frame,
+                    gap.ts,
+                    f"{size} of the {Direction(gap.direction).sender}'s stream missing "
+                    f"at offset {gap.stream_offset:,} ({gap.reason}); what follows may "
+                    "be incomplete",
+                )
+            )
+        retransmitted = sum(facts.retransmitted_segments)
+        if retransmitted:
+            conflicting = [r for r in facts.retransmissions if r.conflicting]
+            detail = (
+                f"{retransmitted} retransmitted segments ({facts.retransmitted_segments[C2S]}"
+                f" from the client, {facts.retransmitted_segments[S2C]} from the server)"
+            )
+            first = facts.retransmissions[0] if facts.retransmissions else None
+            if conflicting:
+                detail += (
+                    f"; {len(conflicting)} carried bytes different from the first copy "
+                    "(the first copy was decoded)"
+                )
+            self.add(
+                finding(
+                    "retransmissions",
+                    first.frame if first else None,
+                    first.ts if first else None,
+                    detail,
+                    "warning" if conflicting else None,
+                )
+            )
+        for zero in facts.zero_windows[:3]:
+            self.add(
+                finding(
+                    "zero_window",
+                    zero.frame,
+                    zero.ts,
+                    f"the {Direction(zero.direction).sender} advertised a zero window: "
+                    "it stopped reading",
+                )
+            )
+        if self.tls:
+            self.add(finding("tls", self.tls_frame, self.tls_ts, self._tls_detail(verdict)))
+        if self.packet_refusal is not None:
+            refusal = self.packet_refusal
+            cut = [i for i in self.incomplete if i.side == CLIENT]
+            if cut:
+                size = (
+                    f"the client's packet of {cut[0].expected:,} bytes (cut after "
+                    f"{cut[0].received:,} when the server closed)"
+                )
+            else:
+                size = f"the client's largest packet ({self.largest_client_packet:,} bytes)"
+            self.add(
+                finding(
+                    "oversize_packet",
+                    refusal.frame,
+                    refusal.ts,
+                    f"ERR {refusal.code}: the server refused {size} as larger than "
+                    "its max_allowed_packet",
+                )
+            )
+
+    def _tls_detail(self, verdict: CloseVerdict) -> str:
+        version = self.tls_version or "TLS (version not seen)"
+        before_close = [
+            a for a in self.tls_alerts if verdict.frame is None or a.frame <= verdict.frame
+        ]
+        if before_close:
+            alert = before_close[-1]
+            notify = (
+                f"an encrypted alert from the {SIDE_NAMES[alert.side]} in frame "
+                f"{alert.frame} (almost certainly close_notify)"
+                if alert.encrypted
+                else f"alert level {alert.level} description {alert.description} from "
+                f"the {SIDE_NAMES[alert.side]} in frame {alert.frame}"
+            )
+        elif self.tls_version == "TLS 1.3":
+            notify = "not visible (TLS 1.3 encrypts alerts)"
+        else:
+            notify = "none seen"
+        return f"{version} after SSLRequest: statements are invisible; close_notify: {notify}"
+
+
+HANDLERS = {
+    ev.Greeting: ConnectionRecorder._greeting,
+    ev.HandshakeResponse: ConnectionRecorder._login,
+    ev.SslRequest: ConnectionRecorder._ssl_request,
+    ev.Ok: ConnectionRecorder._ok,
+    ev.Err: ConnectionRecorder._err,
+    ev.Command: ConnectionRecorder._command,
+    ev.CommandFinished: ConnectionRecorder._command_finished,
+    ev.SequenceError: ConnectionRecorder._sequence_error,
+    ev.MalformedPacket: ConnectionRecorder._malformed,
+    ev.UnexpectedPacket: ConnectionRecorder._unexpected,
+    ev.IncompletePacket: ConnectionRecorder._incomplete,
+    ev.Resynchronised: ConnectionRecorder._resynchronised,
+    ev.MidStreamStart: ConnectionRecorder._mid_stream,
+    ev.CompressionStarted: ConnectionRecorder._compression,
+    ev.TlsVersion: ConnectionRecorder._tls_version,
+    ev.TlsAlert: ConnectionRecorder._tls_alert,
+    ev.NotMySQL: ConnectionRecorder._not_mysql,
+}
+
+__all__ = ["ConnectionRecorder", "ConnectionReport"]
