@@ -369,10 +369,17 @@ class MySQLDecoder:
                 return
 
     def _check_compressed_seq(self, side: int, header: CompressedHeader) -> None:
-        if side == CLIENT and not command_phase.client_turn(self):
-            expected = 0  # a new command resets the compressed sequence too
+        """The compressed sequence counts on across both sides and restarts at 0 where a new
+        exchange begins: a client packet that opens a command (no inner packet in progress,
+        nothing awaited from the client), or a server packet nobody asked for (the
+        idle-timeout ERR 4031 is sent after the server reset its counters)."""
+        framer = self._compressed[side]
+        fresh = framer is not None and framer.inner.at_boundary
+        if side == CLIENT:
+            fresh = fresh and not command_phase.client_turn(self)
         else:
-            expected = self._compressed_next
+            fresh = fresh and not self.exchanges
+        expected = 0 if fresh else self._compressed_next
         if header.seq != expected:
             self.emit(
                 SequenceError(
