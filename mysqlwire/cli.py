@@ -16,6 +16,8 @@ from typing import TextIO
 import click
 
 from capture import CaptureError, CaptureStats
+from mysqlwire.errorlog import ErrorLogUnreadable, read_error_log
+from mysqlwire.errorlog.join import DEFAULT_WINDOW, ErrorLogJoin
 from mysqlwire.output.dump import DumpWriter
 from mysqlwire.output.records import JsonlWriter, write_json
 from mysqlwire.output.table import write_table
@@ -88,7 +90,29 @@ def server_ports(ports: tuple[int, ...]) -> frozenset[int] | None:
     return frozenset(ports)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class GuardedGroup(click.Group):
+    """Keeps the promise that no traceback reaches the user, whatever the command."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
+            raise
+        except BrokenPipeError:
+            sys.stderr.close()
+            raise SystemExit(0) from None
+        except KeyboardInterrupt:
+            raise UserError("interrupted") from None
+        except MemoryError:
+            raise UserError("out of memory") from None
+        except Exception as exc:
+            raise UserError(
+                f"internal error ({type(exc).__name__}: {exc}); please report it with the "
+                "command and the capture"
+            ) from None
+
+
+@click.group(cls=GuardedGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mysqlwire")
 def main() -> None:
     """Rebuild every MySQL conversation in a packet capture and say how each connection
@@ -140,6 +164,26 @@ port_option = click.option(
     type=click.Path(dir_okay=False, writable=True),
     help="Write the report to this file instead of standard output.",
 )
+@click.option(
+    "--error-log",
+    "error_log_path",
+    type=click.Path(dir_okay=False),
+    help="The server's error log: explain each 'Aborted connection' line with the capture.",
+)
+@click.option(
+    "--log-tz",
+    default=None,
+    metavar="ZONE",
+    help="Time zone of log timestamps written without one (MariaDB); default: this machine's.",
+)
+@click.option(
+    "--log-window",
+    type=float,
+    default=DEFAULT_WINDOW,
+    show_default=True,
+    metavar="SECONDS",
+    help="How far apart log and capture times may be when no thread id matches.",
+)
 def analyze_command(
     captures: tuple[str, ...],
     ports: tuple[int, ...],
@@ -148,6 +192,9 @@ def analyze_command(
     only_problems: bool,
     fail_on: str,
     output: str | None,
+    error_log_path: str | None,
+    log_tz: str | None,
+    log_window: float,
 ) -> None:
     """Verdicts and findings for every MySQL connection in CAPTURE... (pcap, pcapng, .gz;
     several files are merged by time; '-' reads standard input)."""
@@ -156,10 +203,13 @@ def analyze_command(
     )
     reports: list[ConnectionReport] = []
     worst = [-1]
+    join = _read_error_log(error_log_path, log_tz, log_window) if error_log_path else None
 
     def keep(report: ConnectionReport) -> None:
         if report.not_mysql is None and report.severity is not None:
             worst[0] = max(worst[0], SEVERITY_RANK[report.severity])
+        if join is not None:
+            report.error_log = [e.as_dict() for e in join.attach(report)]
 
     with _output(output) as out:
         if fmt == "jsonl":
@@ -176,15 +226,37 @@ def analyze_command(
 
         result = _run(captures, options, on_report)
         _require_mysql(result, options)
+        joined = join.finish() if join is not None else None
+        if joined is not None:
+            for item in joined.explained:  # matches by address and time come at the end
+                if item.report is not None and item.matched_by != "thread id":
+                    item.report.error_log = (item.report.error_log or []) + [item.as_dict()]
+        log_summary = joined.summary() if joined is not None else None
         if fmt == "jsonl":
-            writer.finish(result.summary, result.stats)
+            writer.finish(result.summary, result.stats, log_summary)
         elif fmt == "json":
-            write_json(out, reports, result.summary, result.stats, only_problems)
+            write_json(out, reports, result.summary, result.stats, only_problems, log_summary)
         else:
-            write_table(out, reports, result.summary, result.stats, only_problems=only_problems)
+            write_table(
+                out,
+                reports,
+                result.summary,
+                result.stats,
+                only_problems=only_problems,
+                error_log=joined,
+            )
     _warn(result.stats)
     if fail_on != "never" and worst[0] >= SEVERITY_RANK[fail_on]:
         sys.exit(EXIT_FINDINGS)
+
+
+def _read_error_log(path: str, tz: str | None, window: float) -> ErrorLogJoin:
+    try:
+        return ErrorLogJoin(read_error_log(path, tz=tz), window)
+    except ErrorLogUnreadable as exc:
+        raise UserError(str(exc)) from None
+    except (ValueError, LookupError) as exc:  # an unknown time zone name
+        raise UserError(f"--log-tz: {exc}") from None
 
 
 @main.command("dump")
@@ -230,16 +302,6 @@ def _run(
         )  # type: ignore[arg-type]
     except CaptureError as exc:
         raise UserError(str(exc)) from None
-    except BrokenPipeError:
-        sys.stderr.close()
-        sys.exit(0)
-    except KeyboardInterrupt:
-        raise UserError("interrupted") from None
-    except MemoryError:
-        raise UserError("out of memory") from None
-    except Exception as exc:  # the promise: never a traceback
-        where = f"{type(exc).__name__}: {exc}"
-        raise UserError(f"internal error ({where}); please report it with the capture") from None
 
 
 def _require_mysql(result: AnalysisResult, options: AnalysisOptions) -> None:

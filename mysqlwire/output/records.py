@@ -29,8 +29,13 @@ class JsonlWriter:
             return
         self.out.write(dumps(connection_record(report)) + "\n")
 
-    def finish(self, summary: dict[str, object], stats: CaptureStats) -> None:
-        self.out.write(dumps(summary_record(summary, stats)) + "\n")
+    def finish(
+        self,
+        summary: dict[str, object],
+        stats: CaptureStats,
+        error_log: dict[str, object] | None = None,
+    ) -> None:
+        self.out.write(dumps(summary_record(summary, stats, error_log)) + "\n")
 
 
 def write_json(
@@ -39,6 +44,7 @@ def write_json(
     summary: dict[str, object],
     stats: CaptureStats,
     only_problems: bool = False,
+    error_log: dict[str, object] | None = None,
 ) -> None:
     connections = [
         connection_record(r)
@@ -46,7 +52,7 @@ def write_json(
         if r.not_mysql is None and (not only_problems or r.severity in ("warning", "error"))
     ]
     json.dump(
-        {"connections": connections, "summary": summary_record(summary, stats)},
+        {"connections": connections, "summary": summary_record(summary, stats, error_log)},
         out,
         ensure_ascii=False,
         indent=2,

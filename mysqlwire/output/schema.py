@@ -50,6 +50,7 @@ def connection_record(report: ConnectionReport) -> dict[str, object]:
         "findings": [item.as_dict() for item in report.findings],
         "first_frame": report.first_frame,
         "last_frame": report.last_frame,
+        "error_log": report.error_log,
     }
 
 
@@ -84,10 +85,15 @@ def capture_record(stats: CaptureStats) -> dict[str, object]:
     }
 
 
-def summary_record(summary: dict[str, object], stats: CaptureStats) -> dict[str, object]:
+def summary_record(
+    summary: dict[str, object],
+    stats: CaptureStats,
+    error_log: dict[str, object] | None = None,
+) -> dict[str, object]:
     return {
         "type": "summary",
         "schema": SCHEMA_VERSION,
         **summary,
         "capture": capture_record(stats),
+        "error_log": error_log,
     }

@@ -14,6 +14,7 @@ from typing import TextIO
 from tabulate import tabulate
 
 from capture import CaptureStats
+from mysqlwire.errorlog.join import JoinResult
 from mysqlwire.output.describe import format_ts
 from mysqlwire.output.schema import capture_record
 from mysqlwire.report.connection_report import ConnectionReport
@@ -31,6 +32,7 @@ def write_table(
     stats: CaptureStats,
     *,
     only_problems: bool = False,
+    error_log: JoinResult | None = None,
 ) -> None:
     shown = [
         r
@@ -57,6 +59,8 @@ def write_table(
         )
         out.write(_connections_table(group, numbers) + "\n\n")
     _write_findings(out, shown, numbers)
+    if error_log is not None:
+        _write_error_log(out, error_log, {r.conn_id: n for r in shown if (n := numbers.get(id(r)))})
     write_summary(out, summary, stats)
 
 
@@ -172,6 +176,57 @@ def _context(report: ConnectionReport) -> str:
     if report.idle_before_close is not None:
         parts.append(f"idle {report.idle_before_close:.3f} s before the close")
     return f" ({', '.join(parts)})" if parts else ""
+
+
+def _write_error_log(out: TextIO, joined: JoinResult, numbers: dict[int, int]) -> None:
+    """Each relevant server log line, then the connection it is about and what happened."""
+    relevant = len(joined.explained) + len(joined.unmatched_lines)
+    out.write(
+        f"Error log: {relevant} relevant line(s) of {joined.lines_read:,}, "
+        f"{len(joined.explained)} matched to captured connections\n"
+    )
+    for item in joined.explained:
+        number = numbers.get(item.report.conn_id) if item.report else None
+        out.write(
+            textwrap.fill(
+                f"line {item.record.line_number}: {item.record.raw}",
+                WIDTH,
+                initial_indent="  ",
+                subsequent_indent="      ",
+            )
+            + "\n"
+        )
+        label = f"#{number} " if number else ""
+        out.write(
+            textwrap.fill(
+                f"→ {label}{item.sentence} [matched by {item.matched_by}]",
+                WIDTH,
+                initial_indent="    ",
+                subsequent_indent="      ",
+            )
+            + "\n"
+        )
+    if joined.unmatched_lines:
+        lines = ", ".join(str(r.line_number) for r in joined.unmatched_lines[:30])
+        more = "…" if len(joined.unmatched_lines) > 30 else ""
+        _line(
+            out,
+            f"{len(joined.unmatched_lines)} log line(s) match no captured connection "
+            f"(the capture started late or ended early, or the client was another "
+            f"host): lines {lines}{more}",
+        )
+    if joined.aborts_without_line:
+        members = ", ".join(
+            f"#{numbers[r.conn_id]}" if r.conn_id in numbers else r.client
+            for r in joined.aborts_without_line[:30]
+        )
+        _line(
+            out,
+            f"{len(joined.aborts_without_line)} captured abort(s) have no log line "
+            f"(log_warnings / log_error_verbosity too low, or a case the server does not "
+            f"log, e.g. MariaDB's 1040 after login): {members}",
+        )
+    out.write("\n")
 
 
 def write_summary(out: TextIO, summary: dict[str, object], stats: CaptureStats) -> None:

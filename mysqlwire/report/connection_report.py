@@ -74,6 +74,7 @@ class ConnectionReport:
     first_frame: int = 0
     last_frame: int = 0
     not_mysql: str | None = None  # the protocol it looks like instead, when not MySQL
+    error_log: list[dict[str, object]] | None = None  # server log lines about it (--error-log)
 
     @property
     def duration(self) -> float:

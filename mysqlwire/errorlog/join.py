@@ -1,0 +1,297 @@
+"""Joining the server's error log to the captured connections, and explaining each line.
+
+The engineer starts from lines like `Aborted connection 12987912 to db: 'test' user: 'root'
+host: '1.2.3.4' (Got an error reading communication packets)`. For each such line we find the
+captured connection it is about and say, in one sentence with evidence, what happened on the
+wire.
+
+Matching: by thread id first (the greeting carries the connection id the server logs). Lines
+without one (MariaDB's "Aborted connection 0 ... 'connecting host' (Too many connections)",
+refusals before a thread existed) and connections whose greeting was not captured are matched
+by client address, user, database and time, within a window (the log's clock and the capture's
+may differ, and naive log timestamps depend on the time zone given). A thread id seen twice
+(the server restarted) goes to the line closest in time.
+
+Then both directions of disagreement are listed: log lines with no captured connection (the
+capture started late, or the client was another host) and captured aborts with no line (the
+server's log_warnings / log_error_verbosity was too low, or it does not log that case).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from mysqlwire.errorlog.parse import ErrorLog, ErrorLogRecord
+from mysqlwire.errorlog.patterns import (
+    CONNECTING_HOST,
+    UNAUTHENTICATED_USER,
+    UNCONNECTED_DB,
+    Kind,
+    Reason,
+)
+from mysqlwire.output.describe import format_ts
+from mysqlwire.report.connection_report import ConnectionReport
+
+DEFAULT_WINDOW = 2.0
+JOINED_KINDS = (
+    Kind.ABORTED_CONNECTION,
+    Kind.ACCESS_DENIED,
+    Kind.HOST_BLOCKED,
+    Kind.HOST_NOT_ALLOWED,
+)
+# What the server's reason says about the close, verdict by verdict; None: anything goes.
+EXPECTED_REASONS: dict[str, set[Reason] | None] = {
+    "client_fin_no_quit": {Reason.READ_ERROR},
+    "client_rst_no_quit": {Reason.READ_ERROR},
+    "middlebox_rst": {Reason.READ_ERROR, Reason.WRITE_ERROR},
+    "closed_under_tls": {Reason.READ_ERROR},
+    "server_closed_idle": {Reason.READ_TIMEOUT, Reason.KILLED},
+    "killed_by_server": {Reason.KILLED, Reason.WRITE_ERROR, Reason.READ_TIMEOUT},
+    "handshake_aborted": {
+        Reason.NO_AUTHENTICATION,
+        Reason.READ_ERROR,
+        Reason.READ_TIMEOUT,
+        Reason.BAD_HANDSHAKE,
+    },
+    "server_closed_error": None,
+    "auth_failed": None,
+    "clean_quit": set(),
+    "still_open_at_capture_end": None,
+    "connection_refused": set(),
+}
+
+
+@dataclass(slots=True)
+class LogExplanation:
+    """One error-log line, the connection it is about (if captured) and what happened."""
+
+    record: ErrorLogRecord
+    report: ConnectionReport | None
+    matched_by: str | None  # "thread id", "address and time", None
+    sentence: str
+    consistent: bool | None  # does the log's reason agree with the wire? None: cannot say
+
+    def as_dict(self) -> dict[str, object]:
+        record = self.record
+        return {
+            "line": record.line_number,
+            "kind": str(record.kind),
+            "text": record.raw,
+            "thread_id": record.thread_id,
+            "reason": record.reason,
+            "conn_id": self.report.conn_id if self.report else None,
+            "matched_by": self.matched_by,
+            "explanation": self.sentence,
+            "consistent": self.consistent,
+        }
+
+
+@dataclass(slots=True)
+class JoinResult:
+    explained: list[LogExplanation] = field(default_factory=list)
+    unmatched_lines: list[ErrorLogRecord] = field(default_factory=list)
+    aborts_without_line: list[ConnectionReport] = field(default_factory=list)
+    lines_read: int = 0
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "lines_read": self.lines_read,
+            "relevant_lines": len(self.explained) + len(self.unmatched_lines),
+            "matched": len(self.explained),
+            "inconsistent": sum(1 for e in self.explained if e.consistent is False),
+            # Every explained line, also those matched by address and time at the end, which
+            # jsonl cannot attach to connection records already written.
+            "explained": [e.as_dict() for e in self.explained],
+            "unmatched_lines": [
+                {"line": r.line_number, "text": r.raw, "thread_id": r.thread_id}
+                for r in self.unmatched_lines
+            ],
+            "aborts_without_line": [
+                {
+                    "conn_id": r.conn_id,
+                    "client": r.client,
+                    "thread_id": r.thread_id,
+                    "close": r.close,
+                }
+                for r in self.aborts_without_line
+            ],
+        }
+
+
+class ErrorLogJoin:
+    """Feed it reports as connections close (`attach`), then `finish()` once."""
+
+    def __init__(self, log: ErrorLog, window: float = DEFAULT_WINDOW) -> None:
+        self.log = log
+        self.window = window
+        self.records = [r for r in log.records if r.kind in JOINED_KINDS]
+        self.by_thread: dict[int, list[ErrorLogRecord]] = defaultdict(list)
+        for record in self.records:
+            if record.thread_id is not None:
+                self.by_thread[record.thread_id].append(record)
+        self.used: set[int] = set()  # line numbers already explained
+        self.result = JoinResult(lines_read=log.lines)
+        self.waiting: list[ConnectionReport] = []  # candidates for matching by address/time
+        self.aborted: list[ConnectionReport] = []
+
+    def attach(self, report: ConnectionReport) -> list[LogExplanation]:
+        """The log lines about this connection that its thread id identifies."""
+        explained = []
+        if report.server_counter is not None:
+            self.aborted.append(report)
+        candidates = self.by_thread.get(report.thread_id) if report.thread_id else None
+        if candidates:
+            free = [r for r in candidates if r.line_number not in self.used]
+            if free:
+                record = min(free, key=lambda r: _distance(r, report))
+                explained.append(self._explain(record, report, "thread id"))
+        if not explained and report.not_mysql is None:
+            self.waiting.append(report)
+        return explained
+
+    def finish(self) -> JoinResult:
+        """Match what the thread id could not, and list what stays unmatched on each side."""
+        for record in self.records:
+            if record.line_number in self.used:
+                continue
+            report = self._by_address_and_time(record)
+            if report is not None:
+                self.waiting.remove(report)
+                self._explain(record, report, "address and time")
+            else:
+                self.result.unmatched_lines.append(record)
+        explained_conns = {e.report.conn_id for e in self.result.explained if e.report}
+        self.result.aborts_without_line = [
+            r for r in self.aborted if r.conn_id not in explained_conns
+        ]
+        self.result.explained.sort(key=lambda e: e.record.line_number)
+        return self.result
+
+    def _by_address_and_time(self, record: ErrorLogRecord) -> ConnectionReport | None:
+        if record.epoch is None:
+            return None
+        fitting = [
+            r
+            for r in self.waiting
+            if _same_client(record, r)
+            and _compatible(record, r)
+            and _distance(record, r) <= self.window
+        ]
+        return min(fitting, key=lambda r: _distance(record, r), default=None)
+
+    def _explain(
+        self, record: ErrorLogRecord, report: ConnectionReport, how: str
+    ) -> LogExplanation:
+        self.used.add(record.line_number)
+        consistent = _consistent(record, report)
+        sentence = explain(report)
+        if consistent is False:
+            sentence += (
+                f" Note: the log's reason ({record.reason}) does not match what the wire shows."
+            )
+        explanation = LogExplanation(record, report, how, sentence, consistent)
+        self.result.explained.append(explanation)
+        return explanation
+
+
+def _distance(record: ErrorLogRecord, report: ConnectionReport) -> float:
+    if record.epoch is None:
+        return float("inf")
+    when = report.close_ts if report.close_ts is not None else report.end
+    return min(abs(record.epoch - when), abs(record.epoch - report.start))
+
+
+def _same_client(record: ErrorLogRecord, report: ConnectionReport) -> bool:
+    if (
+        record.host not in (None, CONNECTING_HOST)
+        and record.host != report.client_ip
+        and record.real_ip != report.client_ip
+    ):
+        return False  # a host name the capture cannot resolve never matches by address
+    if (
+        record.user not in (None, UNAUTHENTICATED_USER)
+        and report.user is not None
+        and record.user != report.user
+    ):
+        return False
+    return not (
+        record.db not in (None, UNCONNECTED_DB)
+        and report.database is not None
+        and record.db != report.database
+    )
+
+
+def _compatible(record: ErrorLogRecord, report: ConnectionReport) -> bool:
+    """Without a thread id, only a connection whose ending fits the line may match it. A line
+    whose thread id is 0 was written before the server gave the connection a thread, so a
+    connection whose greeting carried one is not it."""
+    if record.thread_id is None and report.thread_id is not None:
+        return False
+    if record.kind is Kind.ACCESS_DENIED:
+        return report.close == "auth_failed"
+    if record.kind is Kind.HOST_NOT_ALLOWED:
+        return 1130 in report.error_codes
+    if record.kind is Kind.HOST_BLOCKED:
+        return 1129 in report.error_codes
+    if record.reason_kind is Reason.TOO_MANY_CONNECTIONS:
+        return 1040 in report.error_codes
+    if record.reason_kind is Reason.PACKET_TOO_LARGE:
+        return 1153 in report.error_codes
+    return _consistent(record, report) is not False and report.server_counter is not None
+
+
+def _consistent(record: ErrorLogRecord, report: ConnectionReport) -> bool | None:
+    if record.kind is not Kind.ABORTED_CONNECTION or record.reason_kind is None:
+        return None
+    expected = EXPECTED_REASONS.get(report.close)
+    if expected is None:
+        return None
+    return record.reason_kind in expected
+
+
+def _ago(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def explain(report: ConnectionReport) -> str:
+    """One sentence: what happened to this connection on the wire, with its evidence."""
+    thread = f"thread {report.thread_id}: " if report.thread_id is not None else ""
+    where = (
+        f" (frame {report.close_frame} at {format_ts(report.close_ts)})"
+        if report.close_frame
+        else ""
+    )
+    last = f" after its last command ({report.last_command})" if report.last_command else ""
+    idle = _ago(report.idle_before_close)
+    idle_last = f" {idle}{last}" if idle else last
+    client = f"client {report.client}"
+    sentences = {
+        "client_fin_no_quit": f"{client} closed with FIN{idle_last}, without COM_QUIT{where} — "
+        "the application did not close the connection",
+        "client_rst_no_quit": f"{client} reset the connection (RST){idle_last}, without "
+        f"COM_QUIT{where} — the client aborted its socket (SO_LINGER 0, "
+        "a crash, or a pool discarding it)",
+        "middlebox_rst": f"{report.close_reason}{where}",
+        "server_closed_idle": f"the server closed {client}'s connection after {idle or 'a'} "
+        f"idle time with no command outstanding{where} — wait_timeout, "
+        "or KILL of an idle session",
+        "killed_by_server": f"the server closed {client}'s connection while "
+        f"{report.last_command or 'a command'} awaited its reply{where} — "
+        "KILL, or a server-side timeout",
+        "handshake_aborted": f"{report.close_reason}{where}: {client} never logged in",
+        "auth_failed": f"{client}: {report.close_reason}{where}",
+        "server_closed_error": f"{client}: {report.close_reason}{where}",
+        "closed_under_tls": f"{client} closed its TLS connection with FIN{where}; TLS hides "
+        "whether it sent COM_QUIT",
+        "clean_quit": f"{client} sent COM_QUIT and closed{where}, so the wire shows a clean "
+        "goodbye",
+        "still_open_at_capture_end": f"{client}'s connection was still open when the capture "
+        "ended, so the capture does not show its end",
+        "connection_refused": f"{client}'s SYN was refused{where}",
+    }
+    return thread + sentences.get(report.close, report.close_reason)
