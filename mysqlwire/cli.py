@@ -324,12 +324,19 @@ def _require_mysql(result: AnalysisResult, options: AnalysisOptions) -> None:
             f"no MySQL traffic found on {ports}: {other['connections']} "
             f"connection(s) there speak something else ({kinds})"
         )
-    hint = (
-        f"; {stats.tcp_other_ports:,} TCP frames on other ports were skipped — if the "
-        "server listens elsewhere, pass --port N (or --port any)"
-        if stats.tcp_other_ports
-        else ""
-    )
+    hints = []
+    if stats.unsupported_linktype:
+        kinds = ", ".join(f"DLT {dlt}" for dlt in sorted(stats.unsupported_linktype))
+        hints.append(
+            f"{sum(stats.unsupported_linktype.values()):,} frames have a link type "
+            f"mysqlwire cannot read ({kinds})"
+        )
+    if stats.tcp_other_ports:
+        hints.append(
+            f"{stats.tcp_other_ports:,} TCP frames on other ports were skipped — if "
+            "the server listens elsewhere, pass --port N (or --port any)"
+        )
+    hint = "; " + "; ".join(hints) if hints else ""
     raise UserError(f"no MySQL traffic found on {ports} in {stats.frames:,} frames{hint}")
 
 

@@ -57,7 +57,7 @@ class ConnectionAnalysis:
         facts = connection.facts
         self.decoder = MySQLDecoder(
             detail=options.detail,
-            start_seen=facts.syn is not None,
+            start_seen=facts.role_source == "syn",  # the SYN opened it: greeting first
             retain_limit=options.retain_limit,
         )
         self.recorder = ConnectionRecorder(options.max_allowed_packet)

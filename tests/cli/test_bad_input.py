@@ -1,0 +1,191 @@
+"""Bad input never produces a traceback: one clear line on stderr and a non-zero exit.
+
+Each test runs the real `mysqlwire` command in a subprocess, as a user would, so that
+nothing (click's own handling, an import-time failure, a stray print) can hide in-process.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from tests.craft import TcpSession, gzip_bytes, pcap_bytes, write_capture
+
+PCAPS = Path(__file__).resolve().parents[2] / "pcaps"
+
+
+def mysqlwire(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "mysqlwire.cli", *args],
+        input=stdin,
+        capture_output=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
+    return subprocess.CompletedProcess(
+        done.args,
+        done.returncode,
+        done.stdout.decode("utf-8", "replace"),
+        done.stderr.decode("utf-8", "replace"),
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("mysqlwire: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def http_session() -> TcpSession:
+    s = TcpSession(client=("10.0.0.1", 40000), server=("10.0.0.2", 3306))
+    s.handshake()
+    s.client_send(b"GET / HTTP/1.1\r\nHost: db\r\n\r\n")
+    s.server_send(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+    s.client_fin()
+    s.server_fin()
+    return s
+
+
+@pytest.mark.parametrize("command", ["analyze", "dump"])
+def test_missing_file(command: str) -> None:
+    assert_one_line_error(mysqlwire(command, "/nonexistent/capture.pcap"), "capture.pcap")
+
+
+def test_directory_instead_of_file(tmp_path: Path) -> None:
+    assert_one_line_error(mysqlwire("analyze", str(tmp_path)), str(tmp_path))
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.pcap"
+    empty.write_bytes(b"")
+    assert_one_line_error(mysqlwire("analyze", str(empty)), "empty.pcap")
+
+
+def test_text_file_is_not_a_capture(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("SELECT 1;\n" * 100)
+    assert_one_line_error(mysqlwire("analyze", str(notes)), "notes.txt")
+
+
+def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    locked = tmp_path / "locked.pcap"
+    locked.write_bytes((PCAPS / "clean_quit.pcap").read_bytes())
+    locked.chmod(0)
+    if os.geteuid() != 0:
+        assert_one_line_error(mysqlwire("analyze", str(locked)), "locked.pcap", "ermission denied")
+        return
+    # Root reads any file: make the open fail the way it would for anyone else.
+    import builtins
+
+    from click.testing import CliRunner
+
+    from mysqlwire.cli import main
+
+    real_open = builtins.open
+
+    def refusing_open(file, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if str(file) == str(locked):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", refusing_open)
+    result = CliRunner().invoke(main, ["analyze", str(locked)])
+    assert result.exit_code == 2
+    assert "locked.pcap" in result.stderr and "ermission denied" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_truncated_capture_is_analysed_with_a_warning(tmp_path: Path) -> None:
+    data = (PCAPS / "clean_quit.pcap").read_bytes()
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(data[: len(data) - 30])  # inside the last record
+    result = mysqlwire("analyze", str(cut))
+    assert result.returncode == 0
+    assert "truncated" in result.stderr and "Traceback" not in result.stderr
+    assert "1 MySQL connection(s)" in result.stdout
+
+
+def test_corrupt_gzip(tmp_path: Path) -> None:
+    data = gzip_bytes((PCAPS / "clean_quit.pcap").read_bytes())
+    broken = tmp_path / "broken.pcap.gz"
+    broken.write_bytes(data[: len(data) // 2])
+    result = mysqlwire("analyze", str(broken))
+    assert "Traceback" not in result.stderr
+    assert result.returncode in (0, 2)  # whatever was readable before the damage, or nothing
+
+
+def test_unknown_link_type(tmp_path: Path) -> None:
+    frames = [replace(p, linktype=147) for p in http_session().frames]  # DLT_USER0
+    capture = write_capture(tmp_path / "user0.pcap", pcap_bytes(frames))
+    assert_one_line_error(mysqlwire("analyze", str(capture)), "no MySQL traffic", "DLT 147")
+
+
+def test_other_protocol_on_the_mysql_port(tmp_path: Path) -> None:
+    capture = write_capture(tmp_path / "http.pcap", pcap_bytes(http_session().frames))
+    assert_one_line_error(mysqlwire("analyze", str(capture)), "no MySQL traffic", "http")
+
+
+def test_garbage_bytes_on_the_mysql_port(tmp_path: Path) -> None:
+    s = TcpSession(client=("10.0.0.1", 40001), server=("10.0.0.2", 3306))
+    s.handshake()
+    s.server_send(bytes(range(256)) * 4)
+    s.client_send(os.urandom(300))
+    s.client_rst()
+    capture = write_capture(tmp_path / "garbage.pcap", pcap_bytes(s.frames))
+    assert_one_line_error(mysqlwire("analyze", str(capture)), "no MySQL traffic")
+
+
+def test_traffic_only_on_other_ports_suggests_port(tmp_path: Path) -> None:
+    s = TcpSession(client=("10.0.0.1", 40002), server=("10.0.0.2", 5432))
+    s.handshake()
+    s.client_send(b"hello")
+    capture = write_capture(tmp_path / "pg.pcap", pcap_bytes(s.frames))
+    assert_one_line_error(mysqlwire("analyze", str(capture)), "no MySQL traffic", "--port")
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--port", "http"),
+        ("--port", "70000"),
+        ("--max-allowed-packet", "lots"),
+        ("--format", "xml"),
+        ("--fail-on", "sometimes"),
+    ],
+)
+def test_bad_option_values(option: str, value: str) -> None:
+    result = mysqlwire("analyze", str(PCAPS / "clean_quit.pcap"), option, value)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+
+
+def test_unwritable_output(tmp_path: Path) -> None:
+    target = tmp_path / "no" / "such" / "dir" / "report.txt"
+    assert_one_line_error(
+        mysqlwire("analyze", str(PCAPS / "clean_quit.pcap"), "-o", str(target)), "report.txt"
+    )
+
+
+def test_standard_input() -> None:
+    data = (PCAPS / "client_exit_fin.pcap").read_bytes()
+    result = mysqlwire("analyze", "-", "--format", "jsonl", stdin=data)
+    assert result.returncode == 0, result.stderr
+    assert '"close":"client_fin_no_quit"' in result.stdout
+
+
+def test_one_bad_file_among_good_ones(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a capture")
+    result = mysqlwire("analyze", str(PCAPS / "clean_quit.pcap"), str(notes))
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 2
+    assert "notes.txt" in result.stderr
