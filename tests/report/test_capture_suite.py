@@ -54,14 +54,18 @@ def test_connection_count(scenario: tuple[dict, list[dict], dict]) -> None:
 def test_every_expected_connection_is_reported_once(scenario) -> None:
     expected, connections, _ = scenario
     for conn in expected["connections"]:
-        matches = [c for c in connections
-                   if c["client"] == conn["client"] and c["server"] == conn["server"]]
+        matches = [
+            c
+            for c in connections
+            if c["client"] == conn["client"] and c["server"] == conn["server"]
+        ]
         assert len(matches) == 1, f"{conn['client']} -> {conn['server']}"
 
 
 def _reported(connections: list[dict], conn: dict) -> dict:
-    return next(c for c in connections
-                if c["client"] == conn["client"] and c["server"] == conn["server"])
+    return next(
+        c for c in connections if c["client"] == conn["client"] and c["server"] == conn["server"]
+    )
 
 
 def test_verdict_and_closer(scenario) -> None:
@@ -69,7 +73,8 @@ def test_verdict_and_closer(scenario) -> None:
     for conn in expected["connections"]:
         got = _reported(connections, conn)
         assert (got["close"], got["closed_by"]) == (conn["close"], conn["closed_by"]), (
-            f"{conn['client']}: {got['close_reason']}")
+            f"{conn['client']}: {got['close_reason']}"
+        )
 
 
 def test_error_codes_in_order(scenario) -> None:

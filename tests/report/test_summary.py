@@ -1,0 +1,47 @@
+"""The capture-wide summary on real captures: abort counters, errors by code, leak suspects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mysqlwire.pipeline import AnalysisOptions, analyze
+
+PCAPS = Path(__file__).resolve().parents[2] / "pcaps"
+
+
+def summary_of(name: str) -> dict:
+    return analyze([PCAPS / name], AnalysisOptions(), lambda report: None).summary
+
+
+def test_go_leak_is_the_classic_case() -> None:
+    summary = summary_of("go_too_many_connections.pcap")
+    assert summary["by_verdict"] == {"client_fin_no_quit": 10, "server_closed_error": 1}
+    assert summary["aborted_clients"] == 10
+    assert summary["errors_by_code"] == [{"code": 1040, "name": "ER_CON_COUNT_ERROR", "count": 1}]
+    [leak] = summary["leaking_clients"]
+    assert leak["client"] == "127.0.0.1"
+    assert leak["closed_with_quit"] == 0
+    assert leak["too_many_connections"] == 1
+    assert leak["max_open"] >= 10
+
+
+def test_busy_mix_of_mostly_well_behaved_clients_is_no_leak() -> None:
+    summary = summary_of("busy_mix.pcap")
+    assert summary["leaking_clients"] == []
+    assert summary["by_verdict"]["clean_quit"] == 14
+    assert summary["aborted_clients"] == 5  # 4 FIN + 1 RST without COM_QUIT
+    assert summary["clients_by_aborted"] == [
+        {"client": "127.0.0.1", "aborted": 5, "connections": 20}
+    ]
+
+
+def test_failed_logins_count_as_aborted_connects() -> None:
+    summary = summary_of("wrong_password.pcap")
+    assert summary["aborted_connects"] == 1
+    assert summary["aborted_clients"] == 0
+
+
+def test_clean_traffic_raises_no_counter() -> None:
+    summary = summary_of("clean_quit.pcap")
+    assert (summary["aborted_clients"], summary["aborted_connects"]) == (0, 0)
+    assert summary["connections_by_severity"] == {}
