@@ -18,6 +18,7 @@ from mysqlwire.protocol.commands import (
     BINARY_ROW_COMMANDS,
     COM_QUIT,
     COM_STMT_CLOSE,
+    COM_STMT_EXECUTE,
     COMMANDS,
     CommandArguments,
     Reply,
@@ -82,6 +83,7 @@ if TYPE_CHECKING:
 
 EOF_PACKET_MAX = 5  # an EOF packet is 5 bytes (1 before 4.1); an OK with a 0xFE header is >= 7
 PARSE_ERRORS = (IndexError, Truncated, ValueError, KeyError, UnicodeError)
+BINLOG_PACKET_MIN = 20  # the OK byte and the 19-byte event header
 COM_INIT_DB = 0x02
 COM_RESET_CONNECTION = 0x1F
 BINLOG_EVENT_NAMES = {
@@ -403,10 +405,19 @@ def _ok(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchange) -> N
         _finish(conn, packet, ex, "ok")
 
 
+def _end_fields(conn: MySQLDecoder, packet: LogicalPacket) -> tuple[int, int]:
+    """(warnings, status) of a packet that ends a list: an EOF, or, under CLIENT_DEPRECATE_EOF,
+    an OK with the 0xFE header (at least 7 bytes, so never mistaken for a 5-byte EOF)."""
+    if packet.size > EOF_PACKET_MAX:
+        fields = parse_ok(packet.payload, conn.capabilities)
+        return fields.warnings, fields.status
+    return parse_eof(packet.payload)
+
+
 def _eof(
     conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchange, finish_as: str | None
 ) -> int:
-    warnings, status = parse_eof(packet.payload)
+    warnings, status = _end_fields(conn, packet)
     if conn.detail or finish_as is not None:
         conn.emit(
             Eof(**conn.evidence(side, packet), warnings=warnings, status=status, reply_to=ex.name)
@@ -539,12 +550,13 @@ def _row_event(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchang
 
 
 def _rows_end(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchange) -> None:
-    payload = packet.payload
-    if conn.deprecate_eof or (conn.deprecate_eof is None and packet.size > EOF_PACKET_MAX):
-        fields = parse_ok(payload, conn.capabilities)
-        status, warnings = fields.status, fields.warnings
-    else:
-        warnings, status = parse_eof(payload)
+    warnings, status = _end_fields(conn, packet)
+    if status & SERVER_STATUS_CURSOR_EXISTS and ex.code == COM_STMT_EXECUTE and not ex.set_rows:
+        # Under DEPRECATE_EOF the OK after the column definitions says a cursor was opened;
+        # the rows will come with COM_STMT_FETCH (the EOF form is read in _read_columns_eof).
+        _eof(conn, side, packet, ex, None)
+        _finish(conn, packet, ex, "cursor_opened")
+        return
     more = bool(status & SERVER_MORE_RESULTS_EXISTS)
     conn.emit(
         ResultSetEnd(
@@ -663,9 +675,16 @@ def _read_binlog(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Excha
         _error(conn, side, packet, ex)
     elif first == EOF_HEADER and packet.size <= EOF_PACKET_MAX:
         _eof(conn, side, packet, ex, "eof")
+    elif len(payload) < BINLOG_PACKET_MIN:
+        conn.emit(
+            MalformedPacket(
+                **conn.evidence(side, packet),
+                reason=f"binlog event of {len(payload)} bytes, shorter than its header",
+            )
+        )
     else:
         ex.rows += 1
-        if conn.detail and len(payload) >= 20:
+        if conn.detail:
             event_type = payload[5]
             conn.emit(
                 BinlogEvent(

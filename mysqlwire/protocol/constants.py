@@ -146,6 +146,8 @@ COLUMN_TYPE_NAMES = {
 }
 
 # --- session state tracking (OK packet) ---------------------------------------------------
+SESSION_TRACK_SYSTEM_VARIABLE = 0  # two length-encoded strings: name, value
+SESSION_TRACK_GTIDS = 3  # an encoding byte, then a length-encoded string
 SESSION_TRACK_NAMES = {
     0: "system_variable",
     1: "schema",

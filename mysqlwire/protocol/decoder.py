@@ -61,7 +61,13 @@ from mysqlwire.protocol.events import (
 from mysqlwire.protocol.framing import DEFAULT_RETAIN_LIMIT, LogicalPacket, PacketFramer
 from mysqlwire.protocol.phases import Phase, Transport
 from mysqlwire.protocol.statements import StatementTable
-from mysqlwire.protocol.tls import ALERT, HANDSHAKE, TlsRecordReader, plausible_record_header
+from mysqlwire.protocol.tls import (
+    ALERT,
+    HANDSHAKE,
+    TlsRecordInfo,
+    TlsRecordReader,
+    plausible_record_header,
+)
 from mysqlwire.protocol.tls import server_hello_version as _server_hello_version
 from mysqlwire.protocol.wire import Truncated
 
@@ -415,40 +421,43 @@ class MySQLDecoder:
             self._resynchronised(side, frame, ts, "TLS record boundary found")
             data = data[start:]
         for record in reader.receive(data, frame, ts):
-            self.tls_records[side] += 1
-            self.last_tls_record[side] = (record.content_type, record.length, frame, ts)
-            if self.detail:
-                self.emit(
-                    TlsRecord(
-                        side=side,
-                        frame=frame,
-                        ts=ts,
-                        content_type=record.content_type,
-                        length=record.length,
-                    )
+            self._tls_record(side, record)
+
+    def _tls_record(self, side: int, record: TlsRecordInfo) -> None:
+        """Count a record; read the version from the ServerHello, show alerts."""
+        frame, ts = record.frame, record.ts
+        self.tls_records[side] += 1
+        self.last_tls_record[side] = (record.content_type, record.length, frame, ts)
+        if self.detail:
+            self.emit(
+                TlsRecord(
+                    side=side,
+                    frame=frame,
+                    ts=ts,
+                    content_type=record.content_type,
+                    length=record.length,
                 )
-            if (
-                record.content_type == HANDSHAKE
-                and side == SERVER
-                and self.tls_version is None
-                and not record.encrypted
-            ):
-                version = _server_hello_version(record.head)
-                if version is not None:
-                    self.tls_version = version
-                    self.emit(TlsVersion(side=side, frame=frame, ts=ts, version=version))
-            elif record.content_type == ALERT:
-                visible = not record.encrypted and len(record.head) >= 2
-                self.emit(
-                    TlsAlert(
-                        side=side,
-                        frame=frame,
-                        ts=ts,
-                        encrypted=not visible,
-                        level=record.head[0] if visible else None,
-                        description=record.head[1] if visible else None,
-                    )
+            )
+        if record.encrypted:
+            if record.content_type == ALERT:
+                self.emit(TlsAlert(side=side, frame=frame, ts=ts, encrypted=True))
+            return
+        if record.content_type == HANDSHAKE and side == SERVER and self.tls_version is None:
+            version = _server_hello_version(record.head)
+            if version is not None:
+                self.tls_version = version
+                self.emit(TlsVersion(side=side, frame=frame, ts=ts, version=version))
+        elif record.content_type == ALERT and len(record.head) >= 2:
+            self.emit(
+                TlsAlert(
+                    side=side,
+                    frame=frame,
+                    ts=ts,
+                    encrypted=False,
+                    level=record.head[0],
+                    description=record.head[1],
                 )
+            )
 
     def _feed_unsynced(self, side: int, data: bytes, frame: int, ts: float) -> None:
         """Find where MySQL packets begin: the greeting at the very start, or, mid-stream, a

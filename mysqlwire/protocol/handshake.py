@@ -190,6 +190,6 @@ def client_auth_step(payload: bytes, after: str | None) -> str:
         return "auth_switch_response"
     if payload == bytes([CACHING_SHA2_REQUEST_PUBLIC_KEY]) or payload == b"\x01":
         return "public_key_request"
-    if after == "perform_full_authentication":
+    if after in ("perform_full_authentication", "public_key"):
         return "password"  # clear text over TLS, or RSA-encrypted: never shown either way
     return "auth_data"

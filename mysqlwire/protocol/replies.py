@@ -18,7 +18,9 @@ from mysqlwire.protocol.constants import (
     CLIENT_TRANSACTIONS,
     MARIADB_CLIENT_EXTENDED_METADATA,
     SERVER_SESSION_STATE_CHANGED,
+    SESSION_TRACK_GTIDS,
     SESSION_TRACK_NAMES,
+    SESSION_TRACK_SYSTEM_VARIABLE,
 )
 from mysqlwire.protocol.wire import lenenc_bytes, lenenc_int, lenenc_str, text, uint
 
@@ -77,7 +79,9 @@ def parse_ok(payload: bytes, capabilities: int, guess_session_track: bool = Fals
 
 
 def parse_session_state(raw: bytes) -> list[tuple[str, str]]:
-    """Session-state change entries of an OK packet, as (kind, text)."""
+    """Session-state change entries of an OK packet, as (kind, text). Every entry's data is a
+    length-encoded string, except a system variable (name and value, two of them) and GTIDs (an
+    encoding byte first); see SESSION_TRACK_NAMES."""
     changes: list[tuple[str, str]] = []
     pos = 0
     while pos < len(raw):
@@ -85,12 +89,12 @@ def parse_session_state(raw: bytes) -> list[tuple[str, str]]:
         data, pos = lenenc_bytes(raw, pos + 1)
         data = data or b""
         name = SESSION_TRACK_NAMES.get(kind, f"type_{kind}")
-        if kind == 0:  # system variable: name, value
+        if kind == SESSION_TRACK_SYSTEM_VARIABLE:
             var, vpos = lenenc_str(data, 0)
             value, _ = lenenc_str(data, vpos)
             changes.append((name, f"{var}={value}"))
-        elif kind in (1, 3, 4, 5):
-            value, _ = lenenc_str(data, 1 if kind == 3 else 0)  # GTIDs carry an encoding byte
+        elif kind in SESSION_TRACK_NAMES:
+            value, _ = lenenc_str(data, 1 if kind == SESSION_TRACK_GTIDS else 0)
             changes.append((name, value or ""))
         else:
             changes.append((name, text(data)))
@@ -109,10 +113,12 @@ def parse_err(payload: bytes) -> ErrFields:
 
 
 def parse_progress(payload: bytes) -> ProgressFields:
-    """MariaDB's progress report: ERR header, code 0xFFFF, stage, max stage, progress*1000."""
-    stage = payload[3]
-    max_stage = payload[4]
-    progress, pos = uint(payload, 5, 3)
+    """MariaDB's progress report: ERR header, code 0xFFFF, the number of strings that follow
+    (1), stage, max stage, progress in thousandths of a percent, the stage's name. See
+    MariaDB's net_send_progress_packet and libmariadb's cli_report_progress."""
+    stage = payload[4]
+    max_stage = payload[5]
+    progress, pos = uint(payload, 6, 3)
     info, _ = lenenc_str(payload, pos)
     return ProgressFields(stage, max_stage, progress / 1000.0, info or "")
 

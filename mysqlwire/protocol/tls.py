@@ -16,6 +16,7 @@ APPLICATION_DATA = 23
 RECORD_TYPES = {CHANGE_CIPHER_SPEC, ALERT, HANDSHAKE, APPLICATION_DATA, 24}
 RECORD_HEADER = 5
 MAX_RECORD = (1 << 14) + 2048  # TLSCiphertext limit
+HEAD_SIZE = 256  # body bytes kept per record: enough for a ServerHello or an alert
 
 SUPPORTED_VERSIONS_EXTENSION = 0x002B
 VERSION_NAMES = {
@@ -78,35 +79,31 @@ def server_hello_version(body: bytes) -> str | None:
 
 
 class TlsRecordReader:
-    """Splits one direction's TLS bytes into records without holding their bodies."""
+    """Splits one direction's TLS bytes into records without holding their bodies.
+
+    A record is reported once its first `HEAD_SIZE` body bytes (or all of a shorter body) have
+    arrived, so a ServerHello or an alert cut across TCP segments still reads the same; its
+    frame and time are those of the segment that carried its header."""
 
     __slots__ = (
         "_buf",
         "_encrypted",
-        "_frame",
-        "_head",
-        "_record_len",
-        "_record_type",
+        "_pending",
         "_remaining",
-        "_ts",
         "bytes",
         "records",
     )
 
     def __init__(self) -> None:
-        self._buf = b""
-        self._frame = 0
-        self._ts = 0.0
-        self._remaining = 0
-        self._record_type = 0
-        self._record_len = 0
-        self._head = b""
+        self._buf = b""  # a record header cut by the end of a segment
+        self._remaining = 0  # body bytes of the current record still to skip
+        self._pending: TlsRecordInfo | None = None  # a record whose head is still arriving
         self._encrypted = False  # set once this side sent ChangeCipherSpec
         self.records = 0
         self.bytes = 0
 
     def receive(self, data: bytes, frame: int, ts: float) -> list[TlsRecordInfo]:
-        """Feed bytes; returns the records whose header arrived (bodies may still be due)."""
+        """Feed bytes; returns the records whose head is complete (bodies may still be due)."""
         data = self._buf + data if self._buf else data
         self._buf = b""
         self.bytes += len(data)
@@ -115,6 +112,13 @@ class TlsRecordReader:
         while pos < n:
             if self._remaining:
                 take = min(self._remaining, n - pos)
+                pending = self._pending
+                if pending is not None:
+                    want = min(pending.length, HEAD_SIZE) - len(pending.head)
+                    pending.head += data[pos : pos + min(want, take)]
+                    if len(pending.head) >= min(pending.length, HEAD_SIZE):
+                        out.append(pending)
+                        self._pending = None
                 pos += take
                 self._remaining -= take
                 continue
@@ -124,8 +128,12 @@ class TlsRecordReader:
                 break
             ctype = data[pos]
             length = (data[pos + 3] << 8) | data[pos + 4]
-            body_head = data[pos + RECORD_HEADER : pos + RECORD_HEADER + min(length, 256)]
-            out.append(TlsRecordInfo(ctype, length, body_head, self._encrypted, frame, ts))
+            head_end = pos + RECORD_HEADER + min(length, HEAD_SIZE)
+            if head_end <= n:
+                head = data[pos + RECORD_HEADER : head_end]
+                out.append(TlsRecordInfo(ctype, length, head, self._encrypted, frame, ts))
+            else:  # the body loop below collects the head
+                self._pending = TlsRecordInfo(ctype, length, b"", self._encrypted, frame, ts)
             if ctype == CHANGE_CIPHER_SPEC:
                 self._encrypted = True
             self.records += 1
@@ -134,5 +142,7 @@ class TlsRecordReader:
         return out
 
     def reset(self) -> None:
+        """Forget the record in progress (after a capture gap)."""
         self._buf = b""
         self._remaining = 0
+        self._pending = None
