@@ -157,13 +157,16 @@ def packets(*payloads: bytes, seq: int = 0) -> bytes:
     return b"".join(out)
 
 
-def compressed_packets(stream: bytes, seq: int = 0, algorithm: str = "zlib") -> list[bytes]:
-    """`stream` (plain packets) wrapped in compressed packets: 3-byte compressed length,
-    compressed sequence id, 3-byte length before compression (0 when `algorithm` is "stored")."""
+def compressed_packets(
+    stream: bytes, seq: int = 0, algorithm: str = "zlib", piece_size: int = MAX_PAYLOAD
+) -> list[bytes]:
+    """`stream` (plain packets) wrapped in compressed packets of at most `piece_size` bytes
+    before compression: 3-byte compressed length, compressed sequence id, 3-byte length before
+    compression (0 when `algorithm` is "stored"). A logical packet may span them."""
     out = []
     pos = 0
     while True:
-        piece = stream[pos : pos + MAX_PAYLOAD]
+        piece = stream[pos : pos + piece_size]
         if algorithm == "stored":
             body, before = piece, 0
         elif algorithm == "zstd":
@@ -815,8 +818,10 @@ class Conversation:
 
     def __init__(self) -> None:
         self.chunks: list[Chunk] = []
+        self.logical_packets = 0  # how many logical packets both sides sent (raw bytes aside)
         self.seq = 0
         self.compression: str | None = None
+        self.piece_size = MAX_PAYLOAD
         self.compressed_seq = 0
 
     # -- sending -------------------------------------------------------------------------
@@ -833,6 +838,7 @@ class Conversation:
         if len(payloads) == 1:
             return self.client(payloads[0], seq=0)
         stream = b"".join(frame(payload, 0) for payload in payloads)
+        self.logical_packets += len(payloads)
         self.seq = 1
         return self.raw(CLIENT, self._wrap(stream))
 
@@ -841,15 +847,18 @@ class Conversation:
         self.chunks.append(Chunk(side, data))
         return self
 
-    def compress(self, algorithm: str = "zlib") -> Conversation:
-        """From now on, packets travel in compressed packets ("zlib", "zstd" or "stored")."""
+    def compress(self, algorithm: str = "zlib", piece_size: int = MAX_PAYLOAD) -> Conversation:
+        """From now on, packets travel in compressed packets ("zlib", "zstd" or "stored") of
+        at most `piece_size` bytes before compression."""
         self.compression = algorithm
+        self.piece_size = piece_size
         return self
 
     def _send(self, side: int, payloads: Sequence[bytes], seq: int | None) -> Conversation:
         if seq is not None:
             self.seq = seq
         pieces = []
+        self.logical_packets += len(payloads)
         for payload in payloads:
             wire = wire_packets(payload, self.seq)
             pieces += wire
@@ -859,7 +868,7 @@ class Conversation:
     def _wrap(self, stream: bytes) -> bytes:
         if self.compression is None:
             return stream
-        wrapped = compressed_packets(stream, self.compressed_seq, self.compression)
+        wrapped = compressed_packets(stream, self.compressed_seq, self.compression, self.piece_size)
         self.compressed_seq = (self.compressed_seq + len(wrapped)) & 0xFF
         return b"".join(wrapped)
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from mysqlwire.protocol.binary_values import read_binary_row
 from mysqlwire.protocol.commands import (
     BINARY_ROW_COMMANDS,
+    COM_QUERY,
     COM_QUIT,
     COM_STMT_CLOSE,
     COM_STMT_EXECUTE,
@@ -65,6 +66,7 @@ from mysqlwire.protocol.events import (
     TextReply,
     UnexpectedPacket,
 )
+from mysqlwire.protocol.midstream import query_has_attributes
 from mysqlwire.protocol.phases import Phase
 from mysqlwire.protocol.replies import (
     parse_column_definition,
@@ -249,9 +251,10 @@ def _command(conn: MySQLDecoder, side: int, packet: LogicalPacket) -> None:
         conn.phase = Phase.COMMAND
     code = payload[0]
     spec = COMMANDS.get(code) or unknown_command(code)
-    if conn.mid_stream and code == 0x03 and "query_attributes" not in conn.inferred:
-        # Clients with CLIENT_QUERY_ATTRIBUTES prefix every query with "no attributes, one set".
-        attrs = payload[1:3] == b"\x00\x01"
+    if conn.mid_stream and code == COM_QUERY and "query_attributes" not in conn.inferred:
+        # Clients with CLIENT_QUERY_ATTRIBUTES prefix every query with the attribute count and
+        # "one parameter set"; no SQL text starts like that.
+        attrs = query_has_attributes(payload)
         conn.inferred["query_attributes"] = attrs
         if attrs:
             conn.capabilities |= CLIENT_QUERY_ATTRIBUTES

@@ -112,16 +112,21 @@ class CompressedFramer:
         self._buf, self._pos, self._frame, self._ts = data, 0, frame, ts
 
     def reset(self) -> tuple[int, int] | None:
-        cut = self.inner.reset()
-        if self._remaining:
-            cut = (self._remaining + sum(map(len, self._body)), sum(map(len, self._body)))
+        """Forget everything buffered (after a capture gap); (expected, received) of the
+        compressed packet or inner packet that was cut short, if any."""
+        cut = self.pending()
+        self.inner.reset()
         self._buf, self._pos, self._head = b"", 0, b""
         self._remaining, self._body = 0, []
         self._ready.clear()
         return cut
 
     def pending(self) -> tuple[int, int] | None:
-        if self._remaining or self._head:
+        """(expected, received) bytes of a compressed packet in progress (its header, or its
+        body), else of the inner packet in progress, else None."""
+        if self._head:
+            return (COMPRESSED_HEADER_SIZE, len(self._head))
+        if self._remaining:
             got = sum(map(len, self._body))
             return (got + self._remaining, got)
         return self.inner.pending()

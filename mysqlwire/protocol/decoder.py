@@ -23,7 +23,7 @@ import struct
 from collections import deque
 from collections.abc import Callable
 
-from mysqlwire.protocol import command_phase, connection_phase, midstream
+from mysqlwire.protocol import command_phase, connection_phase, midstream, synchronise
 from mysqlwire.protocol.command_phase import Exchange
 from mysqlwire.protocol.compression import (
     CompressedFramer,
@@ -34,11 +34,6 @@ from mysqlwire.protocol.constants import (
     CLIENT,
     CLIENT_COMPRESS,
     CLIENT_DEPRECATE_EOF,
-    CLIENT_MULTI_RESULTS,
-    CLIENT_PLUGIN_AUTH,
-    CLIENT_PROTOCOL_41,
-    CLIENT_SECURE_CONNECTION,
-    CLIENT_TRANSACTIONS,
     CLIENT_ZSTD_COMPRESSION_ALGORITHM,
     SERVER,
 )
@@ -47,11 +42,8 @@ from mysqlwire.protocol.events import (
     Event,
     IncompletePacket,
     MalformedPacket,
-    MidStreamStart,
-    NotMySQL,
     PacketEvent,
     PayloadCapped,
-    Resynchronised,
     SequenceError,
     StreamGap,
     TlsAlert,
@@ -72,14 +64,6 @@ from mysqlwire.protocol.tls import server_hello_version as _server_hello_version
 from mysqlwire.protocol.wire import Truncated
 
 NEED_DATA = object()
-GIVE_UP_CHUNKS = 24  # unsynchronised chunks (both sides) before a stream is declared not MySQL
-ASSUMED_CAPABILITIES = (
-    CLIENT_PROTOCOL_41
-    | CLIENT_SECURE_CONNECTION
-    | CLIENT_PLUGIN_AUTH
-    | CLIENT_TRANSACTIONS
-    | CLIENT_MULTI_RESULTS
-)
 
 Reader = Callable[["MySQLDecoder", int, LogicalPacket], None]
 
@@ -96,6 +80,11 @@ READERS: dict[tuple[int, Phase], Reader] = {
     (SERVER, Phase.ENDED): connection_phase.read_unexpected,
     (CLIENT, Phase.UNSYNCED): command_phase.read_client_packet,
     (SERVER, Phase.UNSYNCED): connection_phase.read_unexpected,
+    # A side still framing packets when the other turned out to be TLS or not MySQL at all:
+    (CLIENT, Phase.TLS): connection_phase.read_unexpected,
+    (SERVER, Phase.TLS): connection_phase.read_unexpected,
+    (CLIENT, Phase.NOT_MYSQL): connection_phase.read_unexpected,
+    (SERVER, Phase.NOT_MYSQL): connection_phase.read_unexpected,
 }
 
 PARSE_ERRORS = (IndexError, Truncated, ValueError, KeyError, struct.error, UnicodeError)
@@ -121,9 +110,9 @@ class MySQLDecoder:
         self.phase = Phase.GREETING
         self.transport = [Transport.UNSYNCED, Transport.UNSYNCED]
         self._framers = [PacketFramer(retain_limit), PacketFramer(retain_limit)]
-        self._compressed: list[CompressedFramer | None] = [None, None]
-        self._tls: list[TlsRecordReader | None] = [None, None]
-        self._tls_resync = [False, False]
+        self.compressed_framers: list[CompressedFramer | None] = [None, None]
+        self.tls_readers: list[TlsRecordReader | None] = [None, None]
+        self.tls_resync = [False, False]
         self._events: deque[Event] = deque()
         # negotiated state
         self.server_capabilities = 0
@@ -144,10 +133,14 @@ class MySQLDecoder:
         self.login = Exchange.for_login()
         self.exchanges: deque[Exchange] = deque()
         self._compressed_next = 0
-        # bookkeeping for synchronisation and the "not MySQL" decision
-        self._unsynced_chunks = 0
-        self._skipped = [0, 0]
-        self._first_bytes: list[bytes | None] = [None, None]
+        # bookkeeping for synchronisation and the "not MySQL" decision (synchronise.py)
+        self.unsynced_chunks = 0
+        self.skipped = [0, 0]
+        self.first_bytes: list[bytes | None] = [None, None]
+        self.held: list[list[tuple[bytes, int, float]]] = [[], []]
+        self.awaiting_login = False
+        self.announced_mid_stream = False
+        self.x_protocol_hints = 0
         self.decoded_packets = [0, 0]
         self.opaque_bytes = [0, 0]
         self.tls_records = [0, 0]
@@ -159,8 +152,6 @@ class MySQLDecoder:
         """Feed bytes one side sent, in capture order."""
         if not data:
             return
-        if self._first_bytes[side] is None:
-            self._first_bytes[side] = bytes(data[:16])
         transport = self.transport[side]
         if transport is Transport.PLAIN:
             self._feed_plain(side, data, frame, ts)
@@ -197,10 +188,10 @@ class MySQLDecoder:
         if transport is Transport.OPAQUE:
             return
         if transport is Transport.TLS:
-            tls = self._tls[side]
+            tls = self.tls_readers[side]
             if tls is not None:
                 tls.reset()
-            self._tls_resync[side] = True
+            self.tls_resync[side] = True
             return
         self._report_incomplete(side, frame, ts, reset=True)
         if self.phase is Phase.NOT_MYSQL:
@@ -209,11 +200,19 @@ class MySQLDecoder:
         # the hole. Wait for the next command to anchor again.
         command_phase.abandon_all(self, frame, ts, outcome="gap")
         for each in (CLIENT, SERVER):
+            self.skipped[each] += sum(len(data) for data, _frame, _ts in self.held[each])
+            self.held[each] = []
+        self.awaiting_login = False
+        if not self.capabilities:
+            self.mid_stream = True  # the login was lost: what it negotiated must be guessed
+        for each in (CLIENT, SERVER):
             if self.transport[each] in (Transport.PLAIN, Transport.COMPRESSED):
                 self.transport[each] = Transport.UNSYNCED
                 self._framers[each].reset()
-                if self._compressed[each] is not None:
-                    self._compressed[each] = CompressedFramer(PacketFramer(self.retain_limit))
+                if self.compressed_framers[each] is not None:
+                    self.compressed_framers[each] = CompressedFramer(
+                        PacketFramer(self.retain_limit)
+                    )
         if self.phase is not Phase.ENDED:
             self.phase = Phase.UNSYNCED
 
@@ -319,6 +318,9 @@ class MySQLDecoder:
         for side in (CLIENT, SERVER):
             self._switch(side, Transport.COMPRESSED)
 
+    def new_compressed_framer(self) -> CompressedFramer:
+        return CompressedFramer(PacketFramer(self.retain_limit))
+
     def compression_negotiated(self) -> bool:
         return bool(self.capabilities & (CLIENT_COMPRESS | CLIENT_ZSTD_COMPRESSION_ALGORITHM))
 
@@ -328,9 +330,9 @@ class MySQLDecoder:
         old = self.transport[side]
         self.transport[side] = transport
         if transport is Transport.TLS:
-            self._tls[side] = TlsRecordReader()
+            self.tls_readers[side] = TlsRecordReader()
         elif transport is Transport.COMPRESSED:
-            self._compressed[side] = CompressedFramer(PacketFramer(self.retain_limit))
+            self.compressed_framers[side] = self.new_compressed_framer()
         if old is Transport.PLAIN:
             rest, frame, ts = self._framers[side].take_unconsumed()
             if rest:
@@ -349,7 +351,7 @@ class MySQLDecoder:
                 return  # the rest of the bytes went to the new transport
 
     def _feed_compressed(self, side: int, data: bytes, frame: int, ts: float) -> None:
-        framer = self._compressed[side]
+        framer = self.compressed_framers[side]
         assert framer is not None
         framer.receive(data, frame, ts)
         while True:
@@ -379,7 +381,7 @@ class MySQLDecoder:
         exchange begins: a client packet that opens a command (no inner packet in progress,
         nothing awaited from the client), or a server packet nobody asked for (the
         idle-timeout ERR 4031 is sent after the server reset its counters)."""
-        framer = self._compressed[side]
+        framer = self.compressed_framers[side]
         fresh = framer is not None and framer.inner.at_boundary
         if side == CLIENT:
             fresh = fresh and not command_phase.client_turn(self)
@@ -401,9 +403,9 @@ class MySQLDecoder:
         self._compressed_next = (header.seq + 1) & 0xFF
 
     def _feed_tls(self, side: int, data: bytes, frame: int, ts: float) -> None:
-        reader = self._tls[side]
+        reader = self.tls_readers[side]
         assert reader is not None
-        if self._tls_resync[side]:
+        if self.tls_resync[side]:
             start = next(
                 (
                     i
@@ -413,12 +415,11 @@ class MySQLDecoder:
                 None,
             )
             if start is None:
-                self._skip(side, len(data))
+                self.skipped[side] += len(data)
                 return
-            self._tls_resync[side] = False
-            if start:
-                self._skip(side, start)
-            self._resynchronised(side, frame, ts, "TLS record boundary found")
+            self.tls_resync[side] = False
+            self.skipped[side] += start
+            synchronise.resynchronised(self, side, frame, ts, "TLS record boundary found")
             data = data[start:]
         for record in reader.receive(data, frame, ts):
             self._tls_record(side, record)
@@ -460,141 +461,15 @@ class MySQLDecoder:
             )
 
     def _feed_unsynced(self, side: int, data: bytes, frame: int, ts: float) -> None:
-        """Find where MySQL packets begin: the greeting at the very start, or, mid-stream, a
-        chunk that starts with a command (client) or with the reply it awaits (server)."""
-        if self.phase is Phase.GREETING:
-            if side == SERVER and midstream.looks_like_greeting(data):
-                self.transport = [Transport.PLAIN, Transport.PLAIN]
-                self._feed_plain(side, data, frame, ts)
-                return
-            if self.start_seen:
-                self._not_mysql(
-                    side,
-                    data,
-                    frame,
-                    ts,
-                    "the server did not greet first"
-                    if side == CLIENT
-                    else "the server's first bytes are no greeting",
-                )
-                return
-            self.phase = Phase.UNSYNCED
-            self.mid_stream = True
-        if self.phase is Phase.NOT_MYSQL:
-            self.opaque_bytes[side] += len(data)
-            return
-        if self.phase is Phase.TLS or (
-            self.phase is Phase.UNSYNCED and plausible_record_header(data) and data[0] == 23
-        ):
-            self._adopt_tls(side, data, frame, ts)
-            return
-        start = self._find_boundary(side, data, frame, ts)
-        if start is None:
-            self._skip(side, len(data))
-            self._unsynced_chunks += 1
-            if self._unsynced_chunks >= GIVE_UP_CHUNKS and not any(self.decoded_packets):
-                self._not_mysql(
-                    side,
-                    data,
-                    frame,
-                    ts,
-                    f"no MySQL packet boundary found in {self._unsynced_chunks} segments",
-                )
-            return
-        if start:
-            self._skip(side, start)
-            data = data[start:]
-        compressed = self.compression is not None
-        self.transport[side] = Transport.COMPRESSED if compressed else Transport.PLAIN
-        if compressed and self._compressed[side] is None:
-            self._compressed[side] = CompressedFramer(PacketFramer(self.retain_limit))
-        if self._skipped[side] or self.decoded_packets[side]:
-            self._resynchronised(side, frame, ts, "packet boundary found")
-        if self.mid_stream and not self.inferred and side == CLIENT:
-            self._announce_mid_stream(frame, ts)
-        self.receive_data(side, data, frame, ts)
-
-    def _find_boundary(self, side: int, data: bytes, frame: int, ts: float) -> int | None:
-        if side == CLIENT:
-            if (
-                self.compression is None
-                and self.mid_stream
-                and not self.decoded_packets[CLIENT]
-                and not midstream.starts_with_command(data)
-                and midstream.compressed_chain(data)
-            ):
-                self.compression = "zlib"
-                self.inferred["compression"] = "compressed protocol (from the packet layout)"
-                self.emit(
-                    CompressionStarted(
-                        side=CLIENT, frame=frame, ts=ts, algorithm="zlib", inferred=True
-                    )
-                )
-            if self.compression is not None:
-                return 0 if midstream.compressed_chain(data) else None
-            limit = 1 if not self.decoded_packets[CLIENT] else min(len(data), midstream.SCAN_LIMIT)
-            for offset in range(limit):
-                if midstream.starts_with_command(data[offset:] if offset else data):
-                    return offset
-            return None
-        head = command_phase.awaiting_reply(self)
-        if head is None:
-            return None  # replies to commands we never saw cannot be read
-        if self.compression is not None:
-            return 0 if midstream.compressed_chain(data) else None
-        return 0 if midstream.starts_with_reply(data, head.next_seq) else None
-
-    def _announce_mid_stream(self, frame: int, ts: float) -> None:
-        self.capabilities = self.capabilities or ASSUMED_CAPABILITIES
-        self.inferred.setdefault("handshake", "not captured; protocol 4.1 assumed")
-        self.inferred.setdefault("deprecate_eof", "inferred from the first result set")
-        self.emit(MidStreamStart(side=CLIENT, frame=frame, ts=ts, inferred=self.inferred))
-
-    def _adopt_tls(self, side: int, data: bytes, frame: int, ts: float) -> None:
-        if not self.tls:
-            self.tls = True
-            self.inferred["tls"] = "TLS records without a captured SSLRequest"
-            if self.mid_stream:
-                self._announce_mid_stream(frame, ts)
-        self.phase = Phase.TLS
-        if self.transport[side] is not Transport.TLS:
-            self.transport[side] = Transport.TLS
-            self._tls[side] = TlsRecordReader()
-            self._tls_resync[side] = not plausible_record_header(data)
-        self._feed_tls(side, data, frame, ts)
-
-    def _not_mysql(self, side: int, data: bytes, frame: int, ts: float, reason: str) -> None:
-        first = self._first_bytes[side] or data[:16]
-        self.phase = Phase.NOT_MYSQL
-        self.transport = [Transport.OPAQUE, Transport.OPAQUE]
-        self.emit(
-            NotMySQL(
-                side=side,
-                frame=frame,
-                ts=ts,
-                protocol=midstream.guess_protocol(first, from_client=side == CLIENT),
-                reason=reason,
-            )
-        )
-        self.opaque_bytes[side] += len(data) + self._skipped[side]
-        self._skipped = [0, 0]
-
-    def _skip(self, side: int, size: int) -> None:
-        self._skipped[side] += size
-
-    def _resynchronised(self, side: int, frame: int, ts: float, reason: str) -> None:
-        skipped = self._skipped[side]
-        self._skipped[side] = 0
-        if skipped:
-            self.emit(Resynchronised(side=side, frame=frame, ts=ts, skipped=skipped, reason=reason))
+        synchronise.feed_unsynced(self, side, data, frame, ts)
 
     def _report_incomplete(self, side: int, frame: int, ts: float, *, reset: bool) -> None:
         transport = self.transport[side]
         if transport is Transport.PLAIN:
             framer = self._framers[side]
             cut = framer.reset() if reset else framer.pending()
-        elif transport is Transport.COMPRESSED and self._compressed[side] is not None:
-            compressed = self._compressed[side]
+        elif transport is Transport.COMPRESSED and self.compressed_framers[side] is not None:
+            compressed = self.compressed_framers[side]
             cut = compressed.reset() if reset else compressed.pending()
         else:
             cut = None
