@@ -330,6 +330,10 @@ COM_STMT_EXECUTE = 0x17
 COM_STMT_CLOSE = 0x19
 COM_STMT_FETCH = 0x1C
 BINARY_ROW_COMMANDS = frozenset({COM_STMT_EXECUTE, COM_STMT_FETCH})
+# Commands the server uses internally (COM_SLEEP, COM_CONNECT, COM_TIME, COM_DELAYED_INSERT,
+# COM_TABLE_DUMP, COM_CONNECT_OUT, COM_DAEMON): no client sends them, so a packet that seems to
+# carry one is no anchor when looking for packet boundaries.
+SERVER_INTERNAL_COMMANDS = frozenset({0x00, 0x0B, 0x0F, 0x10, 0x13, 0x14, 0x1D})
 
 
 def unknown_command(code: int) -> CommandSpec:

@@ -9,12 +9,13 @@ reported as inferred.
 
 from __future__ import annotations
 
-from mysqlwire.protocol.commands import COMMANDS
+from mysqlwire.protocol.commands import COMMANDS, SERVER_INTERNAL_COMMANDS
 from mysqlwire.protocol.compression import ZSTD_MAGIC
 from mysqlwire.protocol.constants import COMPRESSED_HEADER_SIZE, HEADER_SIZE, MAX_PAYLOAD
 from mysqlwire.protocol.tls import plausible_record_header
 
 MAX_CHAIN = 64
+CLIENT_COMMANDS = frozenset(COMMANDS) - SERVER_INTERNAL_COMMANDS
 SCAN_LIMIT = 4096  # offsets tried inside a chunk after a gap
 
 
@@ -39,18 +40,24 @@ def plain_chain(data: bytes, pos: int = 0) -> tuple[int, bool]:
     return count, pos == n or count >= MAX_CHAIN
 
 
-def starts_with_command(data: bytes, pos: int = 0) -> bool:
-    """The chunk, from `pos` on, begins with a client command packet: sequence 0, a known
-    command byte, and a length that tiles the chunk."""
-    if len(data) - pos < HEADER_SIZE + 1 or data[pos + 3] != 0 or data[pos + 4] not in COMMANDS:
+def starts_with_command(data: bytes, pos: int = 0, *, whole: bool = False) -> bool:
+    """The chunk, from `pos` on, begins with a client command packet: sequence 0, a command
+    byte clients send, and a length that tiles the chunk. At a segment's start a command may
+    continue in later segments; inside a segment (`whole`, scanning after a gap) it must be
+    complete, or random bytes would pass too easily."""
+    n = len(data)
+    if n - pos < HEADER_SIZE + 1 or data[pos + 3] != 0 or data[pos + 4] not in CLIENT_COMMANDS:
         return False
     length = data[pos] | (data[pos + 1] << 8) | (data[pos + 2] << 16)
     if length == 0:
         return False
-    if pos + HEADER_SIZE + length == len(data):
+    end = pos + HEADER_SIZE + length
+    if end == n:
         return True
+    if end > n:
+        return not whole
     complete, tiles = plain_chain(data, pos)
-    return tiles and (complete >= 1 or length >= len(data) - pos - HEADER_SIZE)
+    return tiles and complete >= 1
 
 
 def starts_with_reply(data: bytes, seq: int) -> bool:

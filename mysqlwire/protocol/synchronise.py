@@ -183,7 +183,7 @@ def _find_footing(conn: MySQLDecoder, side: int, data: bytes, frame: int, ts: fl
         conn.unsynced_chunks += 1
         if conn.unsynced_chunks >= GIVE_UP_CHUNKS and not any(conn.decoded_packets):
             reason = f"no MySQL packet boundary found in {conn.unsynced_chunks} segments"
-            not_mysql(conn, side, frame, ts, reason, len(data))
+            not_mysql(conn, side, frame, ts, reason)
         return
     if start:
         conn.skipped[side] += start
@@ -211,7 +211,7 @@ def _client_boundary(conn: MySQLDecoder, data: bytes, frame: int, ts: float) -> 
     if not conn.decoded_packets[CLIENT]:
         return 0 if midstream.starts_with_command(data) else None
     for offset in range(min(len(data), midstream.SCAN_LIMIT)):
-        if midstream.starts_with_command(data, offset):
+        if midstream.starts_with_command(data, offset, whole=offset > 0):
             return offset
     return None
 
