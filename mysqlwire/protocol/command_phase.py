@@ -83,6 +83,7 @@ if TYPE_CHECKING:
     from mysqlwire.protocol.decoder import MySQLDecoder
     from mysqlwire.protocol.framing import LogicalPacket
 
+MAX_OUTSTANDING = 1024  # commands awaiting a reply; pipelining real clients do stays far below
 EOF_PACKET_MAX = 5  # an EOF packet is 5 bytes (1 before 4.1); an OK with a 0xFE header is >= 7
 PARSE_ERRORS = (IndexError, Truncated, ValueError, KeyError, UnicodeError)
 BINLOG_PACKET_MIN = 20  # the OK byte and the 19-byte event header
@@ -292,6 +293,11 @@ def _command(conn: MySQLDecoder, side: int, packet: LogicalPacket) -> None:
     if code in BINARY_ROW_COMMANDS and conn.detail and args.statement_id is not None:
         statement = conn.statements.get(args.statement_id)
         exchange.column_types = list(statement.column_types) if statement else None
+    if len(conn.exchanges) >= MAX_OUTSTANDING:
+        # Replies we cannot follow (the server side never resynchronised): do not let the
+        # queue of commands waiting for them grow with the capture.
+        oldest = conn.exchanges.popleft()
+        _finished(conn, oldest, packet.frame, packet.ts, "no_reply")
     conn.exchanges.append(exchange)
 
 
@@ -359,25 +365,10 @@ def _finish(
     outcome: str,
     error_code: int | None = None,
 ) -> None:
+    """The reply to `ex` is complete with `packet`: pair them up."""
     if conn.exchanges and conn.exchanges[0] is ex:
         conn.exchanges.popleft()
-    conn.emit(
-        CommandFinished(
-            side=SERVER,
-            frame=packet.frame,
-            ts=packet.ts,
-            command=ex.name,
-            code=ex.code,
-            started_frame=ex.frame,
-            started_ts=ex.ts,
-            latency=max(0.0, packet.ts - ex.ts),
-            outcome=outcome,
-            error_code=error_code,
-            rows=ex.rows,
-            response_bytes=ex.response_bytes,
-            response_packets=ex.response_packets,
-        )
-    )
+    _finished(conn, ex, packet.frame, packet.ts, outcome, error_code)
 
 
 def _error(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchange) -> None:
@@ -755,21 +746,31 @@ def awaiting_reply(conn: MySQLDecoder) -> Exchange | None:
 def abandon_all(conn: MySQLDecoder, frame: int, ts: float, outcome: str) -> None:
     """Close every outstanding exchange as `outcome` (the reply was lost or never came)."""
     while conn.exchanges:
-        ex = conn.exchanges.popleft()
-        conn.emit(
-            CommandFinished(
-                side=SERVER,
-                frame=frame,
-                ts=ts,
-                command=ex.name,
-                code=ex.code,
-                started_frame=ex.frame,
-                started_ts=ex.ts,
-                latency=max(0.0, ts - ex.ts),
-                outcome=outcome,
-                error_code=None,
-                rows=ex.rows,
-                response_bytes=ex.response_bytes,
-                response_packets=ex.response_packets,
-            )
+        _finished(conn, conn.exchanges.popleft(), frame, ts, outcome)
+
+
+def _finished(
+    conn: MySQLDecoder,
+    ex: Exchange,
+    frame: int,
+    ts: float,
+    outcome: str,
+    error_code: int | None = None,
+) -> None:
+    conn.emit(
+        CommandFinished(
+            side=SERVER,
+            frame=frame,
+            ts=ts,
+            command=ex.name,
+            code=ex.code,
+            started_frame=ex.frame,
+            started_ts=ex.ts,
+            latency=max(0.0, ts - ex.ts),
+            outcome=outcome,
+            error_code=error_code,
+            rows=ex.rows,
+            response_bytes=ex.response_bytes,
+            response_packets=ex.response_packets,
         )
+    )
