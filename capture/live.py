@@ -530,13 +530,13 @@ class RotatingPcapWriter:
         self.packets = 0
         self.bytes = 0
         self.owner: tuple[int, int] | None = None
-        self.out: BinaryIO = self._open(self.base)
+        try:
+            self.out: BinaryIO = self._open(self.base)
+        except OSError as exc:
+            raise LiveCaptureError(f"cannot write {self.base}: {exc.strerror}") from None
 
     def _open(self, path: str) -> BinaryIO:
-        try:
-            out = open(path, "wb", buffering=1 << 20)  # noqa: SIM115
-        except OSError as exc:
-            raise LiveCaptureError(f"cannot write {path}: {exc.strerror}") from None
+        out = open(path, "wb", buffering=1 << 20)  # noqa: SIM115
         out.write(PCAP_HEADER.pack(PCAP_MAGIC, 2, 4, 0, 0, self.snaplen, self.linktype))
         self.size = PCAP_HEADER.size
         self.file_packets = 0

@@ -690,15 +690,28 @@ def signals_handled(session: LiveSession) -> Iterator[None]:
             signal.signal(signum, handler)
 
 
-def _writable_by(directory: str, uid: int, gid: int) -> bool:
-    info = os.stat(directory)
+def _permits(path: str, uid: int, gid: int, write: bool) -> bool:
+    info = os.stat(path)
     if info.st_uid == uid:
-        need = stat.S_IWUSR | stat.S_IXUSR
+        need = stat.S_IXUSR | (stat.S_IWUSR if write else 0)
     elif info.st_gid == gid:
-        need = stat.S_IWGRP | stat.S_IXGRP
+        need = stat.S_IXGRP | (stat.S_IWGRP if write else 0)
     else:
-        need = stat.S_IWOTH | stat.S_IXOTH
+        need = stat.S_IXOTH | (stat.S_IWOTH if write else 0)
     return info.st_mode & need == need
+
+
+def _writable_by(directory: str, uid: int, gid: int) -> bool:
+    """Whether a user (with no supplementary groups) can create files in `directory`: it
+    must be writable and every directory above it searchable."""
+    path = os.path.abspath(directory)
+    if not _permits(path, uid, gid, write=True):
+        return False
+    while (parent := os.path.dirname(path)) != path:
+        if not _permits(parent, uid, gid, write=False):
+            return False
+        path = parent
+    return True
 
 
 def drop_privileges(user: str, writers: Sequence[RotatingPcapWriter]) -> str | None:
