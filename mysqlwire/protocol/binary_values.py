@@ -101,8 +101,11 @@ def null_bitmap_is_set(bitmap: bytes, index: int, offset: int = 0) -> bool:
     return bool(bitmap[bit >> 3] & (1 << (bit & 7)))
 
 
-def read_binary_row(payload: bytes, column_types: list[int]) -> list[str | None]:
-    """A binary-protocol row: 0x00, a NULL bitmap offset by 2 bits, then the non-NULL values."""
+def read_binary_row(
+    payload: bytes, column_types: list[int], partial: bool = False
+) -> list[str | None]:
+    """A binary-protocol row: 0x00, a NULL bitmap offset by 2 bits, then the non-NULL values.
+    `partial`: the payload is only the row's beginning; the row stops at the value it cuts."""
     count = len(column_types)
     bitmap_len = (count + 7 + 2) >> 3
     bitmap = payload[1 : 1 + bitmap_len]
@@ -112,9 +115,23 @@ def read_binary_row(payload: bytes, column_types: list[int]) -> list[str | None]
         if null_bitmap_is_set(bitmap, index, offset=2):
             values.append(None)
             continue
-        value, pos = read_value(payload, pos, column_type)
+        try:
+            value, pos = read_value(payload, pos, column_type)
+        except (IndexError, Truncated):
+            if not partial:
+                raise
+            values.append(CUT_MARK)
+            break
         values.append(value)
     return values
+
+
+CUT_MARK = "…(cut)"
+
+
+def cut_value(prefix: bytes, length: int) -> str:
+    """A value of which only `prefix` is at hand, `length` bytes long in full."""
+    return f"{text(prefix[:DISPLAY_LIMIT])}…({length} bytes)"
 
 
 def shorten(value: str, limit: int = DISPLAY_LIMIT) -> str:

@@ -262,7 +262,8 @@ def _command(conn: MySQLDecoder, side: int, packet: LogicalPacket) -> None:
     try:
         args = spec.read_arguments(payload, conn)
     except PARSE_ERRORS as exc:
-        args = CommandArguments(arguments={"malformed": f"arguments: {exc or type(exc).__name__}"})
+        problem = "cut" if packet.incomplete else "malformed"  # incomplete: only the start kept
+        args = CommandArguments(arguments={problem: f"arguments: {exc or type(exc).__name__}"})
     conn.emit(
         Command(
             **conn.evidence(side, packet),
@@ -537,9 +538,9 @@ def _row_event(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchang
     binary = ex.code in BINARY_ROW_COMMANDS
     values = None
     if binary and ex.column_types is not None:
-        values = read_binary_row(packet.payload, ex.column_types)
+        values = read_binary_row(packet.payload, ex.column_types, packet.incomplete)
     elif not binary:
-        values = parse_text_row(packet.payload)
+        values = parse_text_row(packet.payload, packet.incomplete)
     conn.emit(Row(**conn.evidence(side, packet), values=values, binary=binary))
 
 

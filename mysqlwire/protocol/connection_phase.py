@@ -65,7 +65,7 @@ def read_greeting(conn: MySQLDecoder, side: int, packet: LogicalPacket) -> None:
     if not payload or payload[0] not in (9, 10):
         read_unexpected(conn, side, packet)
         return
-    greeting = parse_greeting(payload)
+    greeting = parse_greeting(payload, partial=packet.incomplete)
     conn.server_capabilities = greeting.capabilities
     conn.server_version = greeting.server_version
     conn.thread_id = greeting.thread_id
@@ -82,7 +82,7 @@ def read_login(conn: MySQLDecoder, side: int, packet: LogicalPacket) -> None:
         conn.emit(SslRequest(**conn.evidence(side, packet), capabilities=capabilities))
         conn.start_tls()
         return
-    login = parse_handshake_response(payload)
+    login = parse_handshake_response(payload, partial=packet.incomplete)
     conn.set_capabilities(login.capabilities)
     conn.user = login.user
     conn.database = login.database

@@ -187,6 +187,8 @@ class MySQLDecoder:
         transport = self.transport[side]
         if transport is Transport.OPAQUE:
             return
+        if size_known and size > 0 and self._hole_inside(side, size, frame, ts):
+            return
         if transport is Transport.TLS:
             tls = self.tls_readers[side]
             if tls is not None:
@@ -339,8 +341,11 @@ class MySQLDecoder:
                 self.receive_data(side, rest, frame, ts)
 
     def _feed_plain(self, side: int, data: bytes, frame: int, ts: float) -> None:
+        self._framers[side].receive(data, frame, ts)
+        self._drain_plain(side)
+
+    def _drain_plain(self, side: int) -> None:
         framer = self._framers[side]
-        framer.receive(data, frame, ts)
         transport = self.transport
         while True:
             packet = framer.next_packet()
@@ -349,6 +354,19 @@ class MySQLDecoder:
             self._dispatch(side, packet)
             if transport[side] is not Transport.PLAIN:
                 return  # the rest of the bytes went to the new transport
+
+    def _hole_inside(self, side: int, size: int, frame: int, ts: float) -> bool:
+        """A gap that lies inside the packet or TLS record in progress (what a snapshot length
+        does to every long segment) loses bytes but no boundary: count it and go on."""
+        transport = self.transport[side]
+        if transport is Transport.PLAIN:
+            if self._framers[side].skip(size, frame, ts):
+                self._drain_plain(side)
+                return True
+        elif transport is Transport.TLS:
+            reader = self.tls_readers[side]
+            return reader is not None and not self.tls_resync[side] and reader.skip(size)
+        return False
 
     def _feed_compressed(self, side: int, data: bytes, frame: int, ts: float) -> None:
         framer = self.compressed_framers[side]
@@ -486,15 +504,35 @@ class MySQLDecoder:
         try:
             READERS[(side, self.phase)](self, side, packet)
         except PARSE_ERRORS as exc:
-            self.emit(MalformedPacket(**self.evidence(side, packet), reason=describe(exc)))
-        if packet.capped:
+            self.emit(MalformedPacket(**self.evidence(side, packet), reason=describe(exc, packet)))
+        if packet.incomplete:
+            self._report_cut(side, packet)
+
+    def _report_cut(self, side: int, packet: LogicalPacket) -> None:
+        """Say why a packet was read from part of its payload: a gap, or the retain limit."""
+        if packet.missing:
+            self.emit(
+                IncompletePacket(
+                    side=side,
+                    frame=packet.frame,
+                    ts=packet.ts,
+                    expected=packet.size,
+                    received=packet.size - packet.missing,
+                )
+            )
+        else:
             self.emit(PayloadCapped(**self.evidence(side, packet), kept=len(packet.payload)))
 
 
-def describe(exc: Exception) -> str:
+def describe(exc: Exception, packet: LogicalPacket) -> str:
+    reason = str(exc) or type(exc).__name__
     if isinstance(exc, IndexError):
-        return "packet ends before a field it announces"
-    return str(exc) or type(exc).__name__
+        reason = "packet ends before a field it announces"
+    if packet.missing:
+        reason += f" ({packet.missing} bytes of it are missing from the capture)"
+    elif packet.capped:
+        reason += f" (only its first {len(packet.payload)} bytes were kept)"
+    return reason
 
 
 def driver_error(side: int, expected: int, got: int) -> str:

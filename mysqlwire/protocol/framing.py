@@ -27,6 +27,7 @@ class LogicalPacket:
         "end_ts",
         "frame",
         "last_seq",
+        "missing",
         "payload",
         "seq",
         "seq_break",
@@ -47,6 +48,7 @@ class LogicalPacket:
         end_frame: int,
         end_ts: float,
         seq_break: tuple[int, int] | None = None,
+        missing: int = 0,
     ) -> None:
         self.seq = seq
         self.last_seq = last_seq
@@ -59,9 +61,17 @@ class LogicalPacket:
         self.end_ts = end_ts
         # (expected, got) of the first wrong sequence id between the pieces of a split packet
         self.seq_break = seq_break
+        # payload bytes a capture gap took out of the packet; `payload` then ends at the hole
+        self.missing = missing
 
     @property
     def capped(self) -> bool:
+        """Only part of an intact packet was kept (the retain limit)."""
+        return not self.missing and len(self.payload) < self.size
+
+    @property
+    def incomplete(self) -> bool:
+        """`payload` is not the whole packet: capped, or cut by a capture gap."""
         return len(self.payload) < self.size
 
     def __repr__(self) -> str:
@@ -83,11 +93,13 @@ class PacketFramer:
         "_kept",
         "_last_seq",
         "_last_wire_len",
+        "_missing",
         "_open",
         "_pframe",
         "_pieces",
         "_pos",
         "_pts",
+        "_ready",
         "_remaining",
         "_seq",
         "_seq_break",
@@ -112,6 +124,7 @@ class PacketFramer:
         self._remaining = 0  # body bytes still due for the current wire packet
         self._open = False  # a logical packet has started and not ended
         self._start_override: tuple[int, float] | None = None  # header began in an older chunk
+        self._ready: LogicalPacket | None = None  # a packet a capture gap completed
         self._reset_packet()
 
     def _reset_packet(self) -> None:
@@ -124,6 +137,7 @@ class PacketFramer:
         self._last_seq = 0
         self._seq_break: tuple[int, int] | None = None
         self._last_wire_len = 0
+        self._missing = 0
         self._pframe = 0
         self._pts = 0.0
         self._remaining = 0
@@ -158,17 +172,18 @@ class PacketFramer:
         packet that was cut short, if one was in progress."""
         cut = None
         if self._open:
-            cut = (self._size, self._size - self._remaining)
+            cut = (self._size, self._size - self._remaining - self._missing)
         elif self._head:
             cut = (HEADER_SIZE, len(self._head))
         self._buf, self._pos, self._head = b"", 0, b""
+        self._ready = None
         self._reset_packet()
         return cut
 
     def pending(self) -> tuple[int, int] | None:
         """(expected, received) bytes of a packet in progress, or None at a packet boundary."""
         if self._open:
-            return (self._size, self._size - self._remaining)
+            return (self._size, self._size - self._remaining - self._missing)
         if self._head:
             return (HEADER_SIZE, len(self._head))
         return None
@@ -177,9 +192,28 @@ class PacketFramer:
     def at_boundary(self) -> bool:
         return not self._open and not self._head
 
+    def skip(self, size: int, frame: int, ts: float) -> bool:
+        """`size` bytes of the stream are missing here (a capture gap). When all of them fall
+        inside the current packet's body, framing stays in step: the packet is counted whole
+        and keeps the payload before the hole (a snapshot length cuts segments like that).
+        Returns False when a header may have been lost: the caller must find a boundary."""
+        if not self._open or self._head or self._pos < len(self._buf) or size > self._remaining:
+            return False
+        self._remaining -= size
+        self._missing += size
+        self.consumed += size
+        self._kept = self.retain_limit  # what follows the hole cannot be placed: keep no more
+        if not self._remaining and self._last_wire_len < MAX_PAYLOAD:
+            self._frame, self._ts = frame, ts
+            self._ready = self._finish()
+        return True
+
     # --- output -------------------------------------------------------------------------
 
     def next_packet(self) -> LogicalPacket | None:
+        if self._ready is not None:
+            packet, self._ready = self._ready, None
+            return packet
         buf = self._buf
         pos = self._pos
         n = len(buf)
@@ -268,6 +302,7 @@ class PacketFramer:
             self._frame,
             self._ts,
             self._seq_break,
+            self._missing,
         )
         self._reset_packet()
         return packet

@@ -22,7 +22,15 @@ from mysqlwire.protocol.constants import (
     CLIENT_SECURE_CONNECTION,
     CLIENT_SSL,
 )
-from mysqlwire.protocol.wire import lenenc_bytes, lenenc_int, lenenc_str, nul_bytes, nul_str, uint
+from mysqlwire.protocol.wire import (
+    Truncated,
+    lenenc_bytes,
+    lenenc_int,
+    lenenc_str,
+    nul_bytes,
+    nul_str,
+    uint,
+)
 
 MARIADB_VERSION_PREFIX = "5.5.5-"
 SSL_REQUEST_41_SIZE = 32
@@ -40,36 +48,41 @@ class GreetingFields(NamedTuple):
     is_mariadb: bool
 
 
-def parse_greeting(payload: bytes) -> GreetingFields:
-    """Initial handshake packet, protocol 10 (or the ancient 9, which stops after the scramble)."""
+def parse_greeting(payload: bytes, partial: bool = False) -> GreetingFields:
+    """Initial handshake packet, protocol 10 (or the ancient 9, which stops after the scramble).
+
+    `partial`: the payload is only the packet's beginning (a snapshot length cut it); what it
+    holds after the thread id is read as far as it goes."""
     protocol_version = payload[0]
     version_raw, pos = nul_str(payload, 1)
     thread_id, pos = uint(payload, pos, 4)
-    if protocol_version != 10:
-        return GreetingFields(protocol_version, version_raw, thread_id, 0, 0, 0, "", False)
-    pos += 8 + 1  # auth-plugin-data part 1, filler
-    capabilities, pos = uint(payload, pos, 2)
-    charset = status = 0
+    capabilities = charset = status = 0
     auth_plugin = ""
     is_mariadb = "mariadb" in version_raw.lower()
-    if pos < len(payload):
-        charset = payload[pos]
-        status, pos = uint(payload, pos + 1, 2)
-        upper, pos = uint(payload, pos, 2)
-        capabilities |= upper << 16
-        auth_data_len = payload[pos]
-        pos += 1
-        reserved = payload[pos : pos + 10]
-        pos += 10
-        if not capabilities & CLIENT_LONG_PASSWORD:
-            # A MariaDB server clears CLIENT_MYSQL and puts extended capabilities in the
-            # last 4 reserved bytes.
-            capabilities |= int.from_bytes(reserved[6:10], "little") << 32
-            is_mariadb = True
-        if capabilities & CLIENT_SECURE_CONNECTION:
-            pos += max(13, auth_data_len - 8)
-        if capabilities & CLIENT_PLUGIN_AUTH:
-            auth_plugin, pos = nul_str(payload, pos)
+    if protocol_version == 10:
+        try:
+            pos += 8 + 1  # auth-plugin-data part 1, filler
+            capabilities, pos = uint(payload, pos, 2)
+            if not capabilities & CLIENT_LONG_PASSWORD:
+                is_mariadb = True  # MariaDB clears CLIENT_MYSQL (bit 0)
+            if pos < len(payload):
+                charset = payload[pos]
+                status, pos = uint(payload, pos + 1, 2)
+                upper, pos = uint(payload, pos, 2)
+                capabilities |= upper << 16
+                auth_data_len = payload[pos]
+                reserved = payload[pos + 1 : pos + 11]
+                pos += 11
+                if is_mariadb and len(reserved) == 10:
+                    # MariaDB's extended capabilities are the last 4 reserved bytes.
+                    capabilities |= int.from_bytes(reserved[6:10], "little") << 32
+                if capabilities & CLIENT_SECURE_CONNECTION:
+                    pos += max(13, auth_data_len - 8)
+                if capabilities & CLIENT_PLUGIN_AUTH:
+                    auth_plugin, pos = nul_str(payload, pos, whole=partial)
+        except (IndexError, Truncated):
+            if not partial:
+                raise
     server_version = version_raw
     if version_raw.startswith(MARIADB_VERSION_PREFIX):
         server_version = version_raw[len(MARIADB_VERSION_PREFIX) :]
@@ -117,33 +130,37 @@ class LoginFields(NamedTuple):
     protocol41: bool
 
 
-def parse_handshake_response(payload: bytes) -> LoginFields:
-    """HandshakeResponse41, or the pre-4.1 HandshakeResponse320."""
+def parse_handshake_response(payload: bytes, partial: bool = False) -> LoginFields:
+    """HandshakeResponse41, or the pre-4.1 HandshakeResponse320. `partial`: only the packet's
+    beginning is at hand; the fields after the user name are read as far as they go."""
     capabilities = client_capabilities(payload)
     if not capabilities & CLIENT_PROTOCOL_41:
         return _parse_handshake_response_320(payload, capabilities)
     max_packet, pos = uint(payload, 4, 4)
     charset = payload[8]
-    pos = 32
-    user, pos = nul_str(payload, pos)
-    if capabilities & CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA:
-        auth, pos = lenenc_bytes(payload, pos)
-        auth_len = len(auth or b"")
-    elif capabilities & CLIENT_SECURE_CONNECTION:
-        auth_len = payload[pos]
-        pos += 1 + auth_len
-    else:
-        auth_raw, pos = nul_bytes(payload, pos)
-        auth_len = len(auth_raw)
-    database = None
-    if capabilities & CLIENT_CONNECT_WITH_DB and pos < len(payload):
-        database, pos = nul_str(payload, pos)
-    auth_plugin = None
-    if capabilities & CLIENT_PLUGIN_AUTH and pos < len(payload):
-        auth_plugin, pos = nul_str(payload, pos)
+    user, pos = nul_str(payload, 32, whole=partial)
+    auth_len = 0
+    database = auth_plugin = None
     attributes: dict[str, str] = {}
-    if capabilities & CLIENT_CONNECT_ATTRS and pos < len(payload):
-        attributes = parse_connect_attributes(payload, pos)
+    try:
+        if capabilities & CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA:
+            auth, pos = lenenc_bytes(payload, pos)
+            auth_len = len(auth or b"")
+        elif capabilities & CLIENT_SECURE_CONNECTION:
+            auth_len = payload[pos]
+            pos += 1 + auth_len
+        else:
+            auth_raw, pos = nul_bytes(payload, pos)
+            auth_len = len(auth_raw)
+        if capabilities & CLIENT_CONNECT_WITH_DB and pos < len(payload):
+            database, pos = nul_str(payload, pos, whole=partial)
+        if capabilities & CLIENT_PLUGIN_AUTH and pos < len(payload):
+            auth_plugin, pos = nul_str(payload, pos, whole=partial)
+        if capabilities & CLIENT_CONNECT_ATTRS and pos < len(payload):
+            attributes = parse_connect_attributes(payload, pos, partial)
+    except (IndexError, Truncated):
+        if not partial:
+            raise
     return LoginFields(
         capabilities, max_packet, charset, user, database, auth_plugin, auth_len, attributes, True
     )
@@ -161,14 +178,20 @@ def _parse_handshake_response_320(payload: bytes, capabilities: int) -> LoginFie
     return LoginFields(capabilities, max_packet, 0, user, database, None, len(auth_raw), {}, False)
 
 
-def parse_connect_attributes(payload: bytes, pos: int) -> dict[str, str]:
+def parse_connect_attributes(payload: bytes, pos: int, partial: bool = False) -> dict[str, str]:
+    """Connection attributes: a total length, then key/value length-encoded strings.
+    `partial`: keep the pairs that are whole when the payload stops early."""
     total, pos = lenenc_int(payload, pos)
     end = min(len(payload), pos + (total or 0))
     attributes: dict[str, str] = {}
-    while pos < end:
-        key, pos = lenenc_str(payload, pos)
-        value, pos = lenenc_str(payload, pos)
-        attributes[key or ""] = value or ""
+    try:
+        while pos < end:
+            key, pos = lenenc_str(payload, pos)
+            value, pos = lenenc_str(payload, pos)
+            attributes[key or ""] = value or ""
+    except (IndexError, Truncated):
+        if not partial:
+            raise
     return attributes
 
 

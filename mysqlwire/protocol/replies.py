@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from mysqlwire.protocol.binary_values import shorten
+from mysqlwire.protocol.binary_values import cut_value, shorten
 from mysqlwire.protocol.constants import (
     CLIENT_PROTOCOL_41,
     CLIENT_SESSION_TRACK,
@@ -22,7 +22,7 @@ from mysqlwire.protocol.constants import (
     SESSION_TRACK_NAMES,
     SESSION_TRACK_SYSTEM_VARIABLE,
 )
-from mysqlwire.protocol.wire import lenenc_bytes, lenenc_int, lenenc_str, text, uint
+from mysqlwire.protocol.wire import Truncated, lenenc_bytes, lenenc_int, lenenc_str, text, uint
 
 
 class OkFields(NamedTuple):
@@ -155,10 +155,28 @@ def parse_column_definition(payload: bytes, capabilities: int) -> ColumnFields:
     return ColumnFields(schema or "", table or "", name or "", column_type, flags)
 
 
-def parse_text_row(payload: bytes) -> list[str | None]:
+def parse_text_row(payload: bytes, partial: bool = False) -> list[str | None]:
+    """A text-protocol row: length-encoded strings, 0xFB for NULL. `partial`: the payload is
+    only the row's beginning (retain limit, capture gap); the value it ends in is shown as far
+    as it goes and the row stops there."""
     values: list[str | None] = []
-    pos = 0
-    while pos < len(payload):
-        raw, pos = lenenc_bytes(payload, pos)
-        values.append(None if raw is None else shorten(text(raw)))
+    pos, n = 0, len(payload)
+    while pos < n:
+        try:
+            length, start = lenenc_int(payload, pos)
+        except (IndexError, Truncated):
+            if partial:
+                break
+            raise
+        if length is None:
+            values.append(None)
+            pos = start
+            continue
+        pos = start + length
+        if pos > n:
+            if not partial:
+                raise Truncated(f"value of {length} bytes at offset {start} runs past the packet")
+            values.append(cut_value(payload[start:], length))
+            break
+        values.append(shorten(text(payload[start:pos])))
     return values

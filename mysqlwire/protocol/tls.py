@@ -141,6 +141,15 @@ class TlsRecordReader:
             self._remaining = length
         return out
 
+    def skip(self, size: int) -> bool:
+        """`size` bytes are missing here. True when they all fall inside the body of the
+        record in progress (past its head), so the next record header is still found."""
+        if self._buf or self._pending is not None or size > self._remaining:
+            return False
+        self._remaining -= size
+        self.bytes += size
+        return True
+
     def reset(self) -> None:
         """Forget the record in progress (after a capture gap)."""
         self._buf = b""

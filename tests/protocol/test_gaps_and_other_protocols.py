@@ -10,6 +10,8 @@ from mysqlwire.protocol.events import (
     Command,
     CommandFinished,
     Err,
+    Greeting,
+    HandshakeResponse,
     IncompletePacket,
     NotMySQL,
     Resynchronised,
@@ -214,3 +216,65 @@ def test_a_login_cut_into_tiny_segments_is_still_a_login():
     events = run(MySQLDecoder(), talk)
     assert names(events) == ["Greeting", "HandshakeResponse", "Ok"]
     assert problems(events) == []
+
+
+# --- holes inside a packet (what a snapshot length does) -----------------------------------
+
+
+def test_a_hole_inside_the_greeting_keeps_version_and_thread_id_and_the_framing():
+    decoder = MySQLDecoder()
+    hello = Conversation().server(greeting("10.11.6-MariaDB", 45), seq=0).chunks[0].data
+    decoder.receive_data(SERVER, hello[:40], 1, 1.0)
+    decoder.receive_gap(SERVER, len(hello) - 40, 2, 2.0, 40, True)
+    events = decoder.events()
+    events += feed(decoder, Conversation().login().chunks[1:], first_frame=3)
+    shown = one(events, Greeting)
+    assert (shown.server_version, shown.thread_id) == ("10.11.6-MariaDB", 45)
+    cut = one(events, IncompletePacket)
+    assert (cut.expected, cut.received) == (len(hello) - 4, 36)
+    assert names(events)[-2:] == ["HandshakeResponse", "Ok"]
+    assert of(events, Resynchronised) == []
+
+
+def test_a_hole_inside_the_login_keeps_the_user_and_drops_what_it_cut():
+    decoder = MySQLDecoder()
+    talk = Conversation().login(user="app", database="a_long_database_name")
+    login = talk.chunks[1].data
+    run(decoder, Conversation().raw(SERVER, talk.chunks[0].data))
+    decoder.receive_data(CLIENT, login[:60], 2, 2.0)
+    decoder.receive_gap(CLIENT, len(login) - 60, 3, 3.0, 60, True)
+    decoder.receive_data(SERVER, talk.chunks[2].data, 4, 4.0)
+    events = decoder.events()
+    shown = one(events, HandshakeResponse)
+    assert (shown.user, shown.database) == ("app", None)  # the name was cut: not guessed
+    assert decoder.phase is Phase.COMMAND
+
+
+def test_a_hole_inside_a_row_keeps_counting_the_result_set():
+    decoder = MySQLDecoder()
+    run(decoder, Conversation().login().command(query("select v from t")))
+    reply = Conversation()
+    reply.server(*result_set([column("v")], [["a" * 3000], ["b"], ["c"]]), seq=1)
+    data = reply.chunks[0].data
+    row_start = data.index(b"a" * 10)
+    decoder.receive_data(SERVER, data[: row_start + 100], 10, 10.0)
+    decoder.receive_gap(SERVER, 2900, 11, 11.0, row_start + 100, True)
+    decoder.receive_data(SERVER, data[row_start + 3000 :], 12, 12.0)
+    events = decoder.events()
+    finished = one(events, CommandFinished)
+    assert (finished.outcome, finished.rows) == ("result_set", 3)
+    assert one(events, IncompletePacket).received == 3 + 100
+    assert of(events, Resynchronised) == []
+
+
+def test_a_hole_inside_a_tls_record_keeps_the_record_boundaries():
+    decoder = MySQLDecoder()
+    talk = Conversation().server(greeting(), seq=0).client(ssl_request())
+    talk.raw(CLIENT, client_hello()).raw(SERVER, server_hello() + change_cipher_spec())
+    run(decoder, talk)
+    record = application_data(1000)
+    decoder.receive_data(CLIENT, record[:300], 20, 20.0)
+    decoder.receive_gap(CLIENT, 705, 21, 21.0, 0, True)
+    decoder.receive_data(CLIENT, application_data(10), 22, 22.0)
+    assert of(decoder.events(), Resynchronised) == []
+    assert decoder.tls_records[CLIENT] == 3
