@@ -72,9 +72,7 @@ def stem(path: Path) -> str:
 def server_ports(expected: dict) -> set[int]:
     ports = {int(c["server"].rsplit(":", 1)[1]) for c in expected["connections"]}
     options = expected["analyze_options"]
-    ports |= {
-        int(value) for flag, value in zip(options, options[1:], strict=False) if flag == "--port"
-    }
+    ports |= {int(value) for flag, value in itertools.pairwise(options) if flag == "--port"}
     return ports
 
 
