@@ -39,6 +39,7 @@ import select
 import socket
 import struct
 import sys
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -360,7 +361,14 @@ class LiveCapture:
         """Wait up to `timeout` seconds for a block; True when one is ready."""
         if self.ready():
             return True
-        self._poll.poll(max(0, int(timeout * 1000)))
+        events = self._poll.poll(max(0, int(timeout * 1000)))
+        if events and events[0][1] & select.POLLERR:
+            # The interface went down (ENETDOWN) or away: note it once, and do not spin
+            # while it is; the kernel resumes delivery when it comes back up.
+            code = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if code:
+                self.stats.warn(f"capture on {self.interface}: {os.strerror(code)}")
+            time.sleep(timeout)
         return self.ready()
 
     def read_block(self) -> list[Frame]:
@@ -450,6 +458,11 @@ class LiveTracker(TcpTracker):
     def advance(self, now: float) -> None:
         if self._lingering and self._lingering[0][0] <= now:
             self._release_lingering(now)
+
+    def still_open(self) -> int:
+        """Connections neither closed nor released (lingering ones are closed)."""
+        closing = sum(1 for _deadline, conn in self._lingering if not conn.released)
+        return self.open_connections() - closing
 
 
 def frame_key(linktype: int, data: bytes) -> bytes | None:

@@ -58,7 +58,7 @@ from mysqlwire.report.summary import ClientTally, SummaryBuilder
 from mysqlwire.report.verdicts import VERDICTS
 
 DEFAULT_INTERVAL = 60.0
-DEFAULT_MAX_CONNECTIONS = 20_000
+DEFAULT_MAX_CONNECTIONS = 10_000  # about 16 KB each when idle: ~160 MiB at the cap
 DEFAULT_LINGER = 5.0
 DEFAULT_PROBLEM_BUFFER = 1 << 20  # per open connection
 DEFAULT_PROBLEM_BUFFER_TOTAL = 64 << 20
@@ -307,11 +307,15 @@ def verdict_line(report: ConnectionReport, *, color: bool = False) -> str:
     """One line per connection: when, marker, verdict, who, duration, who closed, and for a
     problem what went wrong. Problems are marked WARN/ERROR (and coloured on a terminal)."""
     marker, colour = MARKERS.get(report.severity or "", ("ok", None))
+    if report.close == "still_open_at_capture_end":
+        marker = "open"  # evicted by the cap while idle, or still open at the end
     line = (
         f"{clock_time(report.close_ts or report.end)}  {marker:<5}  {report.close:<25}  "
         f"{identity(report)}  {duration_text(report.duration)}  closed by {report.closed_by}"
     )
-    if marker != "ok":
+    if marker == "open":
+        line += f"  | {report.close_reason}"
+    elif marker != "ok":
         line += "  | " + shorten(problem_text(report).replace("\n", " "), LINE_DETAIL)
     if color and colour:
         return click.style(line, fg=colour, bold=colour == "red")
@@ -372,6 +376,8 @@ class LiveSession:
         self.broken_pipe = False
         self.connections_hit_by_drops = 0
         self.write_errors: list[str] = []
+        self.internal_errors = 0
+        self.internal_error_kinds: list[str] = []
         self.day = ""
         self._at_exit: list[ConnectionReport] | None = None
 
@@ -407,14 +413,22 @@ class LiveSession:
             self.housekeeping(now)
 
     def feed(self, frames: list[Frame]) -> None:
+        """Each frame to the tracker (and the writers). A frame that trips an internal error
+        is reported and skipped: a capture meant to run for days does not end on one."""
         feed = self.tracker.feed
         writer, problems = self.writer, self.problems
         if writer is None and problems is None:
             for frame in frames:
-                feed(frame)
+                try:
+                    feed(frame)
+                except Exception as exc:
+                    self._internal_error(frame, exc)
             return
         for frame in frames:
-            feed(frame)
+            try:
+                feed(frame)
+            except Exception as exc:
+                self._internal_error(frame, exc)
             if writer is not None:
                 try:
                     writer.write_frame(frame)
@@ -543,6 +557,17 @@ class LiveSession:
             self.day = day
             self._emit(f"-- {day} (times UTC) --")
 
+    def _internal_error(self, frame: Frame, exc: Exception) -> None:
+        self.internal_errors += 1
+        kind = f"{type(exc).__name__}: {exc}"
+        if kind not in self.internal_error_kinds and len(self.internal_error_kinds) < 10:
+            self.internal_error_kinds.append(kind)
+            click.echo(
+                f"mysqlwire: warning: internal error on packet {frame[0]} ({kind}); the "
+                "capture goes on — please report it",
+                err=True,
+            )
+
     def _writer_failed(self, what: str, writer: RotatingPcapWriter, exc: OSError) -> None:
         message = f"cannot write {writer.paths[-1]} ({exc.strerror}): {what} stopped"
         self.write_errors.append(message)
@@ -566,6 +591,11 @@ class LiveSession:
             )
         if self.problems is not None:
             notes += self.problems.notes()
+        if self.internal_errors:
+            notes.append(
+                f"{self.internal_errors:,} packet(s) hit an internal error and were skipped "
+                f"({'; '.join(self.internal_error_kinds)})"
+            )
         return notes + self.write_errors
 
     def live_stats(self) -> CaptureStats:
@@ -603,7 +633,7 @@ class LiveSession:
         else:
             head = (
                 f"== summary {format_ts(now)}, after {elapsed}: "
-                f"{self.tracker.open_connections():,} open, {result['connections']:,} closed"
+                f"{self.tracker.still_open():,} open, {result['connections']:,} closed"
             )
         lines = [head]
         verdicts = ", ".join(f"{name} {count:,}" for name, count in by_verdict.items())
@@ -646,7 +676,7 @@ class LiveSession:
                 f"   packets written to {self.writer.paths[-1]}: {self.writer.packets:,} in "
                 f"{self.writer.sequence + 1} file(s)"
             )
-        lines += [f"   warning: {note}" for note in self.notes()]
+        lines += [f"   warning: {note}" for note in [*self.stats.warnings, *self.notes()]]
         if final:
             still_open = self._at_exit or []
             if still_open:

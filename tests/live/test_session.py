@@ -229,7 +229,7 @@ def test_a_closed_connection_is_reported_when_the_link_goes_quiet():
 
 
 def test_a_summary_comes_every_interval_and_at_the_end():
-    frames = frames_of(conversation("rst"), conversation("quit", 50001, start=START + 5))
+    frames = frames_of(conversation("rst"), conversation("open", 50001, start=START + 5))
     source = ReplaySource(frames, per_block=1)
     clock = Clock(START)
     out = io.StringIO()
@@ -247,8 +247,9 @@ def test_a_summary_comes_every_interval_and_at_the_end():
     periodic = [line for line in output.splitlines() if line.startswith("== summary")]
     assert len(periodic) >= 2
     assert "1 open, 1 closed" in output  # while the second connection was open
-    assert "clients by aborted connections: 10.0.0.1 1 of 2" in output
+    assert "clients by aborted connections: 10.0.0.1 1 of 1" in output
     assert output.count("== final summary") == 1
+    assert "1 connection(s) closed, 1 still open" in output
     assert f"capture: {len(frames)} packets on eth0" in output
 
 
@@ -481,3 +482,41 @@ def test_connection_record_is_the_schema_function():
     import mysqlwire.live as live
 
     assert live.connection_record is connection_record
+
+
+def test_an_idle_connection_evicted_by_the_cap_is_reported_as_open():
+    first = conversation("open", 50000, thread_id=1)
+    second = conversation("open", 50001, thread_id=2, start=START + 1)
+    source = ReplaySource(frames_of(first, second))
+    out = io.StringIO()
+    session = LiveSession(
+        source, out, options=LiveOptions(max_connections=1, interval=0), clock=Clock(START)
+    )
+    while source.ready():
+        session.step()
+    [line] = verdict_lines(out.getvalue())
+    assert "  open " in line and "thread 1 " in line
+    assert "evicted by the open-connection cap" in line
+    assert session.tracker.still_open() == 1
+
+
+def test_an_internal_error_skips_the_packet_not_the_capture(capsys):
+    frames = frames_of(conversation("rst"))
+    source = ReplaySource(frames)
+    out = io.StringIO()
+    session = LiveSession(source, out, options=LiveOptions(linger=0.5, interval=0))
+    real_feed = session.tracker.feed
+
+    def flaky(frame: Frame) -> None:
+        if frame[0] == 5:
+            raise ValueError("boom")
+        real_feed(frame)
+
+    session.tracker.feed = flaky  # type: ignore[method-assign]
+    while source.ready():
+        session.step()
+    session.request_stop()
+    session.run()
+    assert "internal error on packet 5 (ValueError: boom)" in capsys.readouterr().err
+    assert "client_rst_no_quit" in out.getvalue()
+    assert "1 packet(s) hit an internal error and were skipped" in out.getvalue()
