@@ -112,6 +112,8 @@ BINLOG_EVENT_NAMES = {
 
 
 class ReplyState(Enum):
+    __hash__ = object.__hash__  # identity, as Phase: looked up for every server packet
+
     FIRST = "first"  # OK, ERR, EOF, result set header or LOCAL INFILE request
     COLUMNS = "columns"
     COLUMNS_EOF = "columns_eof"  # the EOF after column definitions (absent under DEPRECATE_EOF)

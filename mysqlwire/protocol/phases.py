@@ -6,6 +6,10 @@ from enum import Enum
 
 
 class Phase(Enum):
+    # Members are singletons: hash them by identity. Enum's own __hash__ is Python code, and
+    # the decoder looks a reader up by (side, phase) for every packet.
+    __hash__ = object.__hash__
+
     GREETING = "greeting"  # waiting for the server's first packet
     LOGIN = "login"  # waiting for the client's SSLRequest or handshake response
     AUTH = "authentication"  # authentication exchange until OK or ERR
