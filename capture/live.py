@@ -164,7 +164,8 @@ def compile_filter(
         )
     except (ImportError, OSError) as exc:
         raise FilterError(
-            f"cannot compile the capture filter: libpcap is missing ({exc})"
+            f"cannot compile the capture filter: libpcap is missing ({exc}); on Debian "
+            "and Ubuntu: apt-get install libpcap0.8"
         ) from None
     handle = pcap_open_dead(linktype, snaplen)
     program = bpf_program()

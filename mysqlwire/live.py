@@ -66,7 +66,8 @@ TICK = 0.25  # seconds between housekeeping turns (linger, drop counters, flushi
 BLOCKS_PER_TURN = 16  # ring blocks read before the clock is looked at again
 CLOCK_SLACK = 0.25  # a quiet tracker's clock trails the wall clock by this (ring latency)
 FRAME_OVERHEAD = 96  # bytes a buffered frame costs beyond its data (tuple, bytes header)
-SPANS_KEPT = 512  # connection spans kept per client for the leak heuristic
+SPANS_KEPT = 64  # connection spans kept per client for the leak heuristic
+CLIENTS_KEPT = 20_000  # client addresses tallied; the quietest tenth goes beyond it
 OPEN_LISTED = 50  # connections still open at exit listed by the text summary
 PROBLEM_SEVERITIES = ("warning", "error")
 LINE_DETAIL = 160
@@ -113,11 +114,16 @@ class BoundedClientTally(ClientTally):
 
 
 class LiveSummary(SummaryBuilder):
-    """`SummaryBuilder` for a run of days: each client keeps its last `SPANS_KEPT` spans."""
+    """`SummaryBuilder` for a run of days: each client keeps its last `SPANS_KEPT` spans, and
+    at most `CLIENTS_KEPT` clients are tallied (clients that come and go, such as containers
+    with fresh addresses, would otherwise grow it without end); beyond that the tenth that
+    was quiet longest is forgotten and counted in `clients_forgotten`."""
 
-    def __init__(self) -> None:
+    def __init__(self, clients_kept: int = CLIENTS_KEPT) -> None:
         SummaryBuilder.__init__(self)
         self.clients = defaultdict(BoundedClientTally)
+        self.clients_kept = clients_kept
+        self.clients_forgotten = 0
 
     def add(self, report: ConnectionReport) -> None:
         SummaryBuilder.add(self, report)
@@ -125,6 +131,18 @@ class LiveSummary(SummaryBuilder):
         if isinstance(tally, BoundedClientTally) and len(tally.spans) > SPANS_KEPT:
             tally.peak_floor = tally.max_open()
             del tally.spans[: SPANS_KEPT // 2]
+        if len(self.clients) > self.clients_kept:
+            self._forget_quiet_clients()
+
+    def _forget_quiet_clients(self) -> None:
+        by_last_seen = sorted(
+            self.clients,
+            key=lambda ip: self.clients[ip].spans[-1][1] if self.clients[ip].spans else 0.0,
+        )
+        quiet = by_last_seen[: max(1, len(by_last_seen) // 10)]
+        for ip in quiet:
+            del self.clients[ip]
+        self.clients_forgotten += len(quiet)
 
 
 # --- problem capture ------------------------------------------------------------------------
@@ -591,6 +609,11 @@ class LiveSession:
             )
         if self.problems is not None:
             notes += self.problems.notes()
+        if self.summary.clients_forgotten:
+            notes.append(
+                f"{self.summary.clients_forgotten:,} quiet client address(es) left the per-client "
+                f"tallies (cap {self.summary.clients_kept:,}); the totals still count them"
+            )
         if self.internal_errors:
             notes.append(
                 f"{self.internal_errors:,} packet(s) hit an internal error and were skipped "

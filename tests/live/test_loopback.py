@@ -159,7 +159,7 @@ def start_command(*args: str) -> subprocess.Popen[str]:
     return process
 
 
-def test_sigterm_ends_with_the_final_summary_and_exit_0(fake_server):
+def test_sigusr1_summarises_and_sigterm_ends_with_the_final_summary_and_exit_0(fake_server):
     process = start_command("-i", "lo", "-p", str(fake_server.port), "--linger", "0.2",
                             "--interval", "0", "--user", "root")  # fmt: skip
     client = FakeMySQLClient(fake_server.port)
@@ -168,6 +168,8 @@ def test_sigterm_ends_with_the_final_summary_and_exit_0(fake_server):
     left_open = FakeMySQLClient(fake_server.port)
     left_port = left_open.sock.getsockname()[1]
     time.sleep(1.0)
+    process.send_signal(signal.SIGUSR1)  # a summary now, though --interval is 0
+    time.sleep(0.5)
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=10)
     left_open.quit()
@@ -175,6 +177,7 @@ def test_sigterm_ends_with_the_final_summary_and_exit_0(fake_server):
     assert "Traceback" not in err
     assert [line for line in out.splitlines() if "client_rst_no_quit" in line and "WARN" in line]
     assert "== final summary" in out
+    assert "== summary" in out.split("== final summary")[0]
     listed = out.split("still open at exit (1):")[1]
     assert f"127.0.0.1:{left_port} > 127.0.0.1:{fake_server.port}" in listed
     assert "thread 101" in listed

@@ -275,6 +275,18 @@ def test_summary_memory_per_client_is_capped_and_keeps_the_peak():
     assert tally.max_open() == 9  # the eight long connections and one short one, at t=8
 
 
+def test_clients_that_come_and_go_do_not_grow_the_summary_without_end():
+    summary = LiveSummary(clients_kept=10)
+    for n in range(25):
+        report = _report(conn_id=n, start=float(n), end=float(n) + 1)
+        report.client_ip = f"10.0.1.{n}"
+        summary.add(report)
+    assert len(summary.clients) <= 10
+    assert "10.0.1.24" in summary.clients  # the latest stay
+    assert summary.clients_forgotten == 25 - len(summary.clients)
+    assert summary.result()["connections"] == 25
+
+
 # -- jsonl ------------------------------------------------------------------------------
 
 
