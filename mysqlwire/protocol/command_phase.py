@@ -414,13 +414,22 @@ def _end_fields(conn: MySQLDecoder, packet: LogicalPacket) -> tuple[int, int]:
 def _eof(
     conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchange, finish_as: str | None
 ) -> int:
-    warnings, status = _end_fields(conn, packet)
+    """An EOF (or its DEPRECATE_EOF OK form). One that ends the reply (`finish_as`) is always
+    an event; one in the middle only with detail."""
     if conn.detail or finish_as is not None:
-        conn.emit(
-            Eof(**conn.evidence(side, packet), warnings=warnings, status=status, reply_to=ex.name)
-        )
+        status = _eof_event(conn, side, packet, ex)
+    else:
+        status = _end_fields(conn, packet)[1]
     if finish_as is not None:
         _finish(conn, packet, ex, finish_as)
+    return status
+
+
+def _eof_event(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchange) -> int:
+    warnings, status = _end_fields(conn, packet)
+    conn.emit(
+        Eof(**conn.evidence(side, packet), warnings=warnings, status=status, reply_to=ex.name)
+    )
     return status
 
 
@@ -598,6 +607,8 @@ def _read_prepare_ok(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: E
     )
     conn.statements.add(PreparedStatement(statement_id, ex.query, params, columns))
     ex.statement_id = statement_id
+    if conn.detail:
+        ex.column_types = []  # the definitions' types, for binary rows sent without metadata
     ex.blocks = [n for n in (params, columns) if n] if metadata else []
     _next_definition_block(conn, packet, ex)
 
@@ -607,7 +618,17 @@ def _next_definition_block(conn: MySQLDecoder, packet: LogicalPacket, ex: Exchan
         ex.defs_left = ex.blocks.pop(0)
         ex.state = ReplyState.PREPARE_DEFS
     else:
-        _finish(conn, packet, ex, "ok")
+        _prepared(conn, packet, ex)
+
+
+def _prepared(conn: MySQLDecoder, packet: LogicalPacket, ex: Exchange) -> None:
+    """The prepare is complete. Its column definitions give the types a later execute's binary
+    rows are read with when the server sends them without metadata (MariaDB's cached
+    metadata, CLIENT_OPTIONAL_RESULTSET_METADATA)."""
+    statement = conn.statements.get(ex.statement_id) if ex.statement_id is not None else None
+    if statement is not None and ex.column_types is not None:
+        statement.column_types = ex.column_types[statement.params :]
+    _finish(conn, packet, ex, "ok")
 
 
 def _read_prepare_defs(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchange) -> None:
@@ -630,11 +651,17 @@ def _read_prepare_defs_eof(
     payload = packet.payload
     if payload[0] == EOF_HEADER and packet.size <= EOF_PACKET_MAX:
         _infer_deprecate_eof(conn, False)
-        if ex.blocks:
-            _eof(conn, side, packet, ex, None)
-            _next_definition_block(conn, packet, ex)
-        else:
-            _eof(conn, side, packet, ex, "ok")
+        if conn.detail or not ex.blocks:  # the EOF that ends the reply is always shown
+            warnings, status = _end_fields(conn, packet)
+            conn.emit(
+                Eof(
+                    **conn.evidence(side, packet),
+                    warnings=warnings,
+                    status=status,
+                    reply_to=ex.name,
+                )
+            )
+        _next_definition_block(conn, packet, ex)
         return
     _infer_deprecate_eof(conn, True)
     _next_definition_block(conn, packet, ex)

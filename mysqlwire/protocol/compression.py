@@ -8,7 +8,9 @@ https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_basic_compressio
 `CompressedFramer` yields a `CompressedHeader` as each compressed packet begins (the decoder
 checks its sequence id before the packets inside are decoded) and the inner logical packets as
 they complete. The algorithm is read from each payload's magic bytes, so a capture that starts
-after the handshake decodes as well as one that saw the negotiation.
+after the handshake decodes as well as one that saw the negotiation. A compressed packet is held
+whole until it inflates (at most 16 MB, the most its header can announce, and never more than
+declared); the logical packets inside are framed with the same retain limit as plain ones.
 """
 
 from __future__ import annotations

@@ -13,8 +13,9 @@ names: `connection_phase.py` for the handshake and authentication, `command_phas
 commands and their replies.
 
 Nothing raises out of the decoder: a packet that does not parse becomes a `MalformedPacket`
-event, bytes that do not frame are skipped until a plausible packet boundary, and the
-conversation carries on.
+event, bytes that do not frame are skipped until a plausible packet boundary (`synchronise.py`
+finds it, also mid-stream and after a capture gap), and the conversation carries on. A gap
+that falls inside the packet in progress costs its bytes, not the framing.
 """
 
 from __future__ import annotations

@@ -5,7 +5,10 @@ evidence a verdict needs: the frame number and timestamp where it began. Events 
 a logical MySQL packet (`PacketEvent`) add its sequence id, payload size and how many wire
 packets it was split into. With `detail=True` the decoder emits exactly one `PacketEvent` per
 logical packet (rows and column definitions included), which is what `mysqlwire dump` prints;
-without it, rows and column definitions are only counted, in `ResultSetEnd`.
+without it, rows and column definitions are only counted, in `ResultSetEnd`. A packet read
+from part of its payload is, in both modes, followed by a note saying why: `PayloadCapped`
+(the retain limit; itself a `PacketEvent` about the same packet) or `IncompletePacket` (a
+capture gap took bytes out of it).
 
 Events are plain records, treated as immutable once emitted. Secrets (scrambles, passwords,
 RSA blobs) never reach an event: only their lengths do.
@@ -89,6 +92,9 @@ class AuthResponse(PacketEvent):
 
 @dataclass(slots=True, kw_only=True)
 class Command(PacketEvent):
+    """A client command. `arguments` are its decoded arguments (see commands.py); when they do
+    not parse they hold "malformed" (or "cut", for a packet read from part of its payload)."""
+
     code: int
     name: str
     query: str | None = None
@@ -315,14 +321,18 @@ class Resynchronised(Event):
 
 @dataclass(slots=True, kw_only=True)
 class MidStreamStart(Event):
-    """The capture began after the connection's start; `inferred` says what was guessed."""
+    """The capture began after the connection's start; `inferred` says what was guessed so
+    far (a copy: what is inferred later, such as DEPRECATE_EOF from the first result set, is in
+    the decoder's `inferred`)."""
 
     inferred: dict[str, object]
 
 
 @dataclass(slots=True, kw_only=True)
 class IncompletePacket(Event):
-    """The stream ended (or hit a gap) inside a packet."""
+    """The stream ended (or hit a gap) inside a packet, or a packet was read although a gap
+    inside it took `expected - received` of its bytes (a snapshot length does that); the
+    packet's own event then shows what its first bytes hold."""
 
     expected: int
     received: int
@@ -330,7 +340,10 @@ class IncompletePacket(Event):
 
 @dataclass(slots=True, kw_only=True)
 class NotMySQL(Event):
-    """The bytes on this connection are not the MySQL protocol."""
+    """The bytes on this connection are not the MySQL protocol. Usually both directions are
+    only counted from then on; when a client answers a MySQL server's greeting with another
+    protocol (TLS without SSLRequest, HTTP), only the client's side is, and the server's
+    reply (typically ERR 1043 Bad handshake) is still decoded."""
 
     protocol: str  # best guess: "http", "tls", "ssh", "mysqlx", ... or "unknown"
     reason: str

@@ -9,7 +9,8 @@ The framer is pull-style (`receive`, then `next_packet` until None) so that the 
 right after the packet that switches the stream to TLS or compression and take the remaining
 bytes away with `take_unconsumed`. It never holds more than `retain_limit` payload bytes of a
 packet: the rest is counted, not kept, so a peer announcing 16 MB cannot make us buffer 16 MB,
-and split packets are joined without quadratic copying.
+and split packets are joined without quadratic copying. Bytes a capture lost inside a packet
+are accounted with `skip`, so the framing survives a snapshot length.
 """
 
 from __future__ import annotations

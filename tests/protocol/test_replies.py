@@ -8,6 +8,7 @@ import pytest
 
 from mysqlwire.protocol.constants import (
     CLIENT_SESSION_TRACK,
+    MARIADB_CLIENT_CACHE_METADATA,
     SERVER,
     SERVER_STATUS_CURSOR_EXISTS,
     SERVER_STATUS_IN_TRANS,
@@ -37,6 +38,8 @@ from tests.mysql_builder import (
     DOUBLE,
     LONG,
     LONGLONG,
+    MARIADB_EXTENDED,
+    MARIADB_SERVER_CAPABILITIES,
     PING,
     STATUS,
     TIME,
@@ -504,4 +507,25 @@ def test_a_full_session_reads_cleanly():
     talk.server(*result_set(COLUMNS, ROWS, deprecate_eof=True))
     events = decode(talk, detail=True)
     assert names(events)[-1] == "CommandFinished"
+    assert problems(events) == []
+
+
+def test_binary_rows_without_metadata_are_read_with_the_prepare_column_types():
+    """MariaDB's MARIADB_CLIENT_CACHE_METADATA: an execute's result set says "no metadata
+    follows" and the rows are read with the types the prepare announced."""
+    talk = Conversation().login(
+        server_capabilities=MARIADB_SERVER_CAPABILITIES | MARIADB_CLIENT_CACHE_METADATA,
+        client_capabilities=(CLIENT_BASE & ~1) | MARIADB_EXTENDED | MARIADB_CLIENT_CACHE_METADATA,
+        version="5.5.5-10.11.6-MariaDB",
+    )
+    prepare(talk)
+    talk.command(stmt_execute(5, [Param(LONG, 0)]))
+    rows = binary_rows()
+    talk.server(lenenc_int(len(BINARY_COLUMNS)) + b"\x00")  # column count, metadata: none
+    talk.server(eof(), *[binary_row(BINARY_COLUMNS, row) for row in rows], eof())
+    events = decode(talk, detail=True)
+    header = of(events, ResultSetHeader)[-1]
+    assert (header.column_count, header.metadata_follows) == (5, False)
+    assert [r.values[0] for r in of(events, Row)] == ["1", "2"]
+    assert of(events, Row)[0].values[2] == "2024-01-02 03:04:05"
     assert problems(events) == []
