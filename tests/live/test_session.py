@@ -532,3 +532,19 @@ def test_an_internal_error_skips_the_packet_not_the_capture(capsys):
     assert "internal error on packet 5 (ValueError: boom)" in capsys.readouterr().err
     assert "client_rst_no_quit" in out.getvalue()
     assert "1 packet(s) hit an internal error and were skipped" in out.getvalue()
+
+
+def test_dropping_to_a_missing_user_keeps_root_with_a_note(monkeypatch):
+    import mysqlwire.live as live
+
+    monkeypatch.setattr(live.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(live.os, "setuid", lambda uid: pytest.fail("must not switch user"))
+    note = live.drop_privileges("no-such-user-here", [])
+    assert note == "no user 'no-such-user-here' on this system: still running as root"
+
+
+def test_without_root_there_is_nothing_to_drop(monkeypatch):
+    import mysqlwire.live as live
+
+    monkeypatch.setattr(live.os, "geteuid", lambda: 1000)
+    assert live.drop_privileges("nobody", []) is None
