@@ -31,7 +31,9 @@ from mysqlwire.report.verdicts import VERDICTS, server_counter
 DEFAULT_MAX_ALLOWED_PACKET = 64 << 20
 FINDINGS_PER_KIND = 20
 ERROR_CODES_KEPT = 1000
-RECENT = 32
+# The classifier needs the last command and the last activity before the close, plus the few
+# that may follow it (a COM_QUIT racing the server's FIN): a short window is enough.
+RECENT = 6
 
 
 @dataclass(slots=True)
