@@ -813,8 +813,9 @@ class Conversation:
 
     Sequence ids follow the protocol: `command` starts a new sequence at 0 and every later
     packet, from either side, continues it; `seq=` overrides it for one call (to build wrong
-    ones). After `compress()` each call's packets travel in compressed packets, whose own
-    sequence also restarts with each command."""
+    ones, or the replies to pipelined commands). After `compress()` each call's packets travel
+    in compressed packets, whose own sequence also restarts with each command
+    (`compressed_seq=` overrides it)."""
 
     def __init__(self) -> None:
         self.chunks: list[Chunk] = []
@@ -823,24 +824,35 @@ class Conversation:
         self.compression: str | None = None
         self.piece_size = MAX_PAYLOAD
         self.compressed_seq = 0
+        self.pipelined: list[int] = []
 
     # -- sending -------------------------------------------------------------------------
 
-    def client(self, *payloads: bytes, seq: int | None = None) -> Conversation:
-        return self._send(CLIENT, payloads, seq)
+    def client(
+        self, *payloads: bytes, seq: int | None = None, compressed_seq: int | None = None
+    ) -> Conversation:
+        return self._send(CLIENT, payloads, seq, compressed_seq)
 
-    def server(self, *payloads: bytes, seq: int | None = None) -> Conversation:
-        return self._send(SERVER, payloads, seq)
+    def server(
+        self, *payloads: bytes, seq: int | None = None, compressed_seq: int | None = None
+    ) -> Conversation:
+        return self._send(SERVER, payloads, seq, compressed_seq)
 
     def command(self, *payloads: bytes) -> Conversation:
-        """A client command (more than one payload: pipelined commands in one segment)."""
+        """A client command (more than one payload: pipelined commands in one segment, each
+        starting its own sequence, the compressed one too)."""
         self.compressed_seq = 0
         if len(payloads) == 1:
             return self.client(payloads[0], seq=0)
-        stream = b"".join(frame(payload, 0) for payload in payloads)
+        wire = b""
+        self.pipelined = []  # where each command's reply takes up its compressed sequence
+        for payload in payloads:
+            self.compressed_seq = 0
+            wire += self._wrap(frame(payload, 0))
+            self.pipelined.append(self.compressed_seq)
         self.logical_packets += len(payloads)
         self.seq = 1
-        return self.raw(CLIENT, self._wrap(stream))
+        return self.raw(CLIENT, wire)
 
     def raw(self, side: int, data: bytes) -> Conversation:
         """Bytes exactly as given (no framing, no compression)."""
@@ -854,9 +866,17 @@ class Conversation:
         self.piece_size = piece_size
         return self
 
-    def _send(self, side: int, payloads: Sequence[bytes], seq: int | None) -> Conversation:
+    def _send(
+        self,
+        side: int,
+        payloads: Sequence[bytes],
+        seq: int | None,
+        compressed_seq: int | None = None,
+    ) -> Conversation:
         if seq is not None:
             self.seq = seq
+        if compressed_seq is not None:
+            self.compressed_seq = compressed_seq
         pieces = []
         self.logical_packets += len(payloads)
         for payload in payloads:

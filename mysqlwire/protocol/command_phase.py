@@ -150,6 +150,7 @@ class Exchange:
         "code",
         "column_types",
         "columns_left",
+        "compressed_next",
         "defs_left",
         "frame",
         "infile_bytes",
@@ -176,6 +177,7 @@ class Exchange:
         self.frame = frame
         self.ts = ts
         self.next_seq = next_seq
+        self.compressed_next = 0  # the exchange's compressed sequence, under compression
         self.alt_seq: int | None = None
         self.auth_step: str | None = None
         self.columns_left = 0
@@ -290,6 +292,7 @@ def _command(conn: MySQLDecoder, side: int, packet: LogicalPacket) -> None:
         packet.ts,
         (packet.last_seq + 1) & 0xFF,
     )
+    exchange.compressed_next = conn.compressed_next
     exchange.query = args.query
     exchange.statement_id = args.statement_id
     exchange.arguments = args.arguments

@@ -133,7 +133,7 @@ class MySQLDecoder:
         self.statements = StatementTable()
         self.login = Exchange.for_login()
         self.exchanges: deque[Exchange] = deque()
-        self._compressed_next = 0
+        self.compressed_next = 0  # the compressed sequence id the next packet should carry
         # bookkeeping for synchronisation and the "not MySQL" decision (synchronise.py)
         self.unsynced_chunks = 0
         self.skipped = [0, 0]
@@ -396,17 +396,21 @@ class MySQLDecoder:
                 return
 
     def _check_compressed_seq(self, side: int, header: CompressedHeader) -> None:
-        """The compressed sequence counts on across both sides and restarts at 0 where a new
-        exchange begins: a client packet that opens a command (no inner packet in progress,
-        nothing awaited from the client), or a server packet nobody asked for (the
-        idle-timeout ERR 4031 is sent after the server reset its counters)."""
+        """Each exchange has its own compressed sequence, as it has its own plain one: a
+        command's first compressed packet has 0 and all that follows in the exchange (the rest
+        of the command, the reply, LOCAL INFILE data, authentication steps) counts on from
+        there. So pipelined commands each start again at 0, and so does a server packet nobody
+        asked for (the idle-timeout ERR 4031, sent after the server reset its counters)."""
         framer = self.compressed_framers[side]
-        fresh = framer is not None and framer.inner.at_boundary
-        if side == CLIENT:
-            fresh = fresh and not command_phase.client_turn(self)
+        in_packet = framer is not None and not framer.inner.at_boundary
+        head = self.exchanges[0] if self.exchanges else None
+        owner = None
+        if side == CLIENT and not command_phase.client_turn(self):
+            expected = self.compressed_next if in_packet else 0  # (the rest of) a command
+        elif head is not None:
+            expected, owner = head.compressed_next, head
         else:
-            fresh = fresh and not self.exchanges
-        expected = 0 if fresh else self._compressed_next
+            expected = self.compressed_next if in_packet else 0
         if header.seq != expected:
             self.emit(
                 SequenceError(
@@ -419,7 +423,9 @@ class MySQLDecoder:
                     driver_error=driver_error(side, expected, header.seq),
                 )
             )
-        self._compressed_next = (header.seq + 1) & 0xFF
+        self.compressed_next = (header.seq + 1) & 0xFF
+        if owner is not None:
+            owner.compressed_next = self.compressed_next
 
     def _feed_tls(self, side: int, data: bytes, frame: int, ts: float) -> None:
         reader = self.tls_readers[side]

@@ -104,9 +104,14 @@ def exchanges(draw, talk: Conversation, deprecate_eof: bool) -> None:
         talk.server(*one)
         talk.server(*result_set([column("2")], [["2"]], deprecate_eof=deprecate_eof))
     else:
-        talk.command(query("select 1"), PING)
-        talk.server(*result_set([column("1")], [["1"]], deprecate_eof=deprecate_eof), seq=1)
-        talk.server(ok(), seq=1)
+        talk.command(query("select 1"), PING)  # each reply continues its own command's sequences
+        first, second = talk.pipelined
+        talk.server(
+            *result_set([column("1")], [["1"]], deprecate_eof=deprecate_eof),
+            seq=1,
+            compressed_seq=first,
+        )
+        talk.server(ok(), seq=1, compressed_seq=second)
 
 
 @st.composite

@@ -183,3 +183,15 @@ def test_under_compression_idle_timeout_4031_restarts_the_compressed_sequence_to
     events = decode(talk)
     assert of(events, SequenceError) == []
     assert of(events, Err)[-1].code == 4031
+
+
+def test_under_compression_pipelined_commands_each_have_their_own_compressed_sequence():
+    talk = compressed_login().compress("zlib", piece_size=6)
+    talk.command(query("select 1"), PING)  # 13 bytes: compressed 0, 1, 2; the ping 0
+    first, second = talk.pipelined
+    assert (first, second) == (3, 1)
+    talk.server(*result_set([column("1")], [["1"]]), seq=1, compressed_seq=first)
+    talk.server(ok(), seq=1, compressed_seq=second)
+    events = decode(talk)
+    assert of(events, SequenceError) == []
+    assert [f.outcome for f in of(events, CommandFinished)] == ["result_set", "ok"]
