@@ -160,6 +160,7 @@ def greeting_verdict(data: bytes) -> bool | None:
 
 
 def looks_like_greeting(data: bytes) -> bool:
+    """Whether one chunk is a server's first bytes (too short to tell counts as no)."""
     return bool(greeting_verdict(data))
 
 

@@ -96,10 +96,8 @@ def _before_greeting(conn: MySQLDecoder, side: int, data: bytes, frame: int, ts:
     if other is not None and not _tls_start(conn, data):
         not_mysql(conn, side, frame, ts, f"the capture's first bytes are {other}", len(data), other)
         return
-    if side == SERVER:
-        _release(conn, SERVER)
-    else:
-        _release(conn, SERVER)  # a server chunk too short to judge is just skipped
+    _release(conn, SERVER)  # mid-stream, server bytes wait for a command to answer
+    if side == CLIENT:
         feed_unsynced(conn, side, data, frame, ts)
 
 
