@@ -1,7 +1,7 @@
 """Sustained packets per second `mysqlwire live` takes on loopback without a kernel drop.
 
     sudo .venv/bin/python bench/live_throughput.py [--rates 10000,20000,...] [--seconds 10]
-        [--buffer-size 4M] [--exchanges 8] [--consumer live|capture]
+        [--buffer-size 4M] [--exchanges 8] [--consumer live|capture] [--live-args '...']
 
 A raw traffic generator (a separate process writing prebuilt Ethernet frames to `lo` through
 an AF_PACKET socket, paced to the offered rate) replays MySQL conversations: handshake,
@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import signal
 import socket
 import struct
@@ -162,7 +163,7 @@ def measure(rate: int, args: argparse.Namespace, workdir: Path) -> dict[str, flo
             if args.consumer == "capture"
             else [sys.executable, "-m", "mysqlwire.live_cli", "-i", "lo", "-p", str(SERVER_PORT),
                   "--format", "jsonl", "--interval", "0", "--user", "root", "--linger", "1",
-                  "--buffer-size", args.buffer_size]
+                  "--buffer-size", args.buffer_size, *shlex.split(args.live_args)]
         )  # fmt: skip
         consumer = subprocess.Popen(
             command,
@@ -189,8 +190,7 @@ def measure(rate: int, args: argparse.Namespace, workdir: Path) -> dict[str, flo
     received = drops = connections = 0
     with open(out_path) as records:
         for line in records:
-            if line.startswith('{"type":"summary"'):
-                summary = json.loads(line)
+            if '"summary"' in line and (summary := json.loads(line))["type"] == "summary":
                 received = summary["capture"]["frames"]
                 drops = summary["capture"]["interface_drops"].get("lo", 0)
                 connections = summary["connections"]
@@ -218,6 +218,11 @@ def main() -> None:
         choices=["live", "capture"],
         help="live: the whole command; capture: the kernel ring read alone (the ceiling)",
     )
+    parser.add_argument(
+        "--live-args",
+        default="",
+        help="more options for the command, e.g. '--write-problems /var/tmp/p.pcap'",
+    )
     parser.add_argument("--generate", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--report", help=argparse.SUPPRESS)
     parser.add_argument("--count-only", action="store_true", help=argparse.SUPPRESS)
@@ -237,6 +242,7 @@ def main() -> None:
         f"{args.consumer} consumer on lo: {per_connection} frames per connection ({args.exchanges} "
         f"queries), {CONCURRENCY} connections interleaved, ring {args.buffer_size}, "
         f"{args.seconds:g} s per rate, {os.cpu_count()} CPU(s)"
+        + (f", options {args.live_args}" if args.live_args else "")
     )
     print(
         f"{'offered pps':>12} {'achieved':>10} {'sent':>10} {'received':>10} {'drops':>8} "
