@@ -256,6 +256,10 @@ def live_command(
             session.run()
     finally:
         source.close()
+    if session.broken_pipe:
+        # The reader went away (`| head`): nothing more can be written, and Python must not
+        # complain when it flushes standard output at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _user_name() -> str:
