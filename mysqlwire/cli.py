@@ -8,7 +8,6 @@ unexpected internal error is reported in one line too, with a hint to file a bug
 from __future__ import annotations
 
 import contextlib
-import re
 import sys
 from collections.abc import Callable, Iterator
 from typing import TextIO
@@ -16,78 +15,22 @@ from typing import TextIO
 import click
 
 from capture import CaptureError, CaptureStats
+from mysqlwire.cli_options import (
+    EXIT_FINDINGS,
+    PortType,
+    SizeType,
+    UserError,
+    server_ports,
+)
 from mysqlwire.errorlog import ErrorLogUnreadable, read_error_log
 from mysqlwire.errorlog.join import DEFAULT_WINDOW, ErrorLogJoin
+from mysqlwire.live_cli import live_command
 from mysqlwire.output.dump import DumpWriter
 from mysqlwire.output.records import JsonlWriter, write_json
 from mysqlwire.output.table import write_table
 from mysqlwire.pipeline import AnalysisOptions, AnalysisResult, analyze
 from mysqlwire.report.connection_report import DEFAULT_MAX_ALLOWED_PACKET, ConnectionReport
 from mysqlwire.report.findings import SEVERITY_RANK
-
-EXIT_FINDINGS = 1
-EXIT_USAGE = 2
-SIZE_UNITS = {
-    "": 1,
-    "K": 1 << 10,
-    "KB": 1 << 10,
-    "KIB": 1 << 10,
-    "M": 1 << 20,
-    "MB": 1 << 20,
-    "MIB": 1 << 20,
-    "G": 1 << 30,
-    "GB": 1 << 30,
-    "GIB": 1 << 30,
-}
-
-
-class UserError(click.ClickException):
-    """One line on stderr, exit status 2."""
-
-    exit_code = EXIT_USAGE
-
-    def show(self, file: TextIO | None = None) -> None:
-        click.echo(f"mysqlwire: {self.format_message()}", err=True)
-
-
-class SizeType(click.ParamType):
-    name = "SIZE"
-
-    def convert(
-        self, value: object, param: click.Parameter | None, ctx: click.Context | None
-    ) -> int:
-        if isinstance(value, int):
-            return value
-        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", str(value))
-        unit = match.group(2).upper() if match else ""
-        if not match or unit not in SIZE_UNITS:
-            self.fail(f"{value!r} is not a size (examples: 1048576, 16M, 64MiB, 1G)", param, ctx)
-        return int(float(match.group(1)) * SIZE_UNITS[unit])
-
-
-class PortType(click.ParamType):
-    name = "PORT"
-
-    def convert(
-        self, value: object, param: click.Parameter | None, ctx: click.Context | None
-    ) -> int:
-        if str(value).lower() == "any":
-            return 0
-        try:
-            port = int(str(value))
-        except ValueError:
-            self.fail(f"{value!r} is not a port number (or 'any')", param, ctx)
-        if not 1 <= port <= 65535:
-            self.fail(f"{port} is not a TCP port (1-65535)", param, ctx)
-        return port
-
-
-def server_ports(ports: tuple[int, ...]) -> frozenset[int] | None:
-    if not ports:
-        return frozenset({3306})
-    if 0 in ports:
-        return None  # 'any': every TCP connection, MySQL recognised by its greeting
-    return frozenset(ports)
 
 
 class GuardedGroup(click.Group):
@@ -357,6 +300,8 @@ def _output(path: str | None) -> Iterator[TextIO]:
     with handle:
         yield handle
 
+
+main.add_command(live_command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,10 +1,10 @@
 """`mysqlwire live`: capture on this host and print each MySQL connection's verdict as it ends.
 
 `live_command` is a click command; `mysqlwire.cli` registers it on the `mysqlwire` group.
-It imports the shared option types from `mysqlwire.cli`, so cli.py must import this module
-after they are defined (at its end, or inside a function). Every failure to start (not root,
-an unknown interface, a bad filter, a file that cannot be written) is one line on stderr and
-exit status 2; Ctrl-C and SIGTERM end the run with the final summary and exit status 0.
+It takes the shared option types from `mysqlwire.cli_options`, as cli.py does. Every failure
+to start (not root, an unknown interface, a bad filter, a file that cannot be written) is one
+line on stderr and exit status 2; Ctrl-C and SIGTERM end the run with the final summary and
+exit status 0.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from capture.live import (
     RotatingPcapWriter,
     default_filter,
 )
-from mysqlwire.cli import PortType, SizeType, UserError, server_ports
+from mysqlwire.cli_options import PortType, SizeType, UserError, server_ports
 from mysqlwire.live import (
     DEFAULT_INTERVAL,
     DEFAULT_LINGER,
