@@ -16,6 +16,7 @@ from typing import BinaryIO
 from capture import CaptureStats, Direction, StreamGap, TcpFacts, TcpTracker, open_frames
 from capture.consumer import TrackedConnection
 from mysqlwire.protocol import MySQLDecoder
+from mysqlwire.protocol.constants import MAX_PAYLOAD
 from mysqlwire.protocol.events import Event
 from mysqlwire.protocol.framing import DEFAULT_RETAIN_LIMIT
 from mysqlwire.protocol.midstream import looks_like_greeting
@@ -38,6 +39,7 @@ class AnalysisOptions:
     max_allowed_packet: int = DEFAULT_MAX_ALLOWED_PACKET
     retain_limit: int = DEFAULT_RETAIN_LIMIT
     detail: bool = False  # one event per packet (dump)
+    lean: bool = True  # no events for successful replies: the report does not need them
     tracker_options: dict[str, float] = field(default_factory=dict)
 
 
@@ -59,6 +61,8 @@ class ConnectionAnalysis:
             detail=options.detail,
             start_seen=facts.role_source == "syn",  # the SYN opened it: greeting first
             retain_limit=options.retain_limit,
+            lean=options.lean,
+            large_packet_threshold=min(options.max_allowed_packet + 1, MAX_PAYLOAD),
         )
         self.recorder = ConnectionRecorder(options.max_allowed_packet)
         self.on_report = on_report

@@ -270,7 +270,12 @@ def _command(conn: MySQLDecoder, side: int, packet: LogicalPacket) -> None:
         args = CommandArguments(arguments={problem: f"arguments: {exc or type(exc).__name__}"})
     conn.emit(
         Command(
-            **conn.evidence(side, packet),
+            side=side,
+            frame=packet.frame,
+            ts=packet.ts,
+            seq=packet.seq,
+            size=packet.size,
+            wire_packets=packet.wire_packets,
             code=code,
             name=spec.name,
             query=args.query,
@@ -391,7 +396,8 @@ def _error(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchange) -
 
 def _ok(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchange) -> None:
     fields = parse_ok(packet.payload, conn.capabilities, conn.mid_stream)
-    conn.emit(Ok(**conn.evidence(side, packet), **fields._asdict(), reply_to=ex.name))
+    if conn.replies:
+        conn.emit(Ok(**conn.evidence(side, packet), **fields._asdict(), reply_to=ex.name))
     if ex.code == COM_INIT_DB and ex.arguments:
         conn.database = str(ex.arguments.get("schema"))
     for kind, value in fields.session_state:
@@ -417,9 +423,9 @@ def _end_fields(conn: MySQLDecoder, packet: LogicalPacket) -> tuple[int, int]:
 def _eof(
     conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchange, finish_as: str | None
 ) -> int:
-    """An EOF (or its DEPRECATE_EOF OK form). One that ends the reply (`finish_as`) is always
-    an event; one in the middle only with detail."""
-    if conn.detail or finish_as is not None:
+    """An EOF (or its DEPRECATE_EOF OK form). One that ends the reply (`finish_as`) is an
+    event unless the decoder is lean; one in the middle only with detail."""
+    if conn.detail or (finish_as is not None and conn.replies):
         status = _eof_event(conn, side, packet, ex)
     else:
         status = _end_fields(conn, packet)[1]
@@ -485,6 +491,8 @@ def _read_columns(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exch
     ex.columns_left -= 1
     if conn.detail:
         _column_event(conn, side, packet, ex)
+    elif ex.columns_left > 0:
+        ex.columns_left -= _skip_following(conn, side, ex, ex.columns_left)[0]
     if ex.columns_left <= 0:
         ex.state = ReplyState.ROWS if conn.deprecate_eof else ReplyState.COLUMNS_EOF
         if ex.code in BINARY_ROW_COMMANDS and ex.statement_id is not None and conn.detail:
@@ -546,6 +554,25 @@ def _read_rows(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchang
         ex.set_row_bytes += packet.size
         if conn.detail:
             _row_event(conn, side, packet, ex)
+        else:
+            rows, size = _skip_following(conn, side, ex, 1 << 30)
+            ex.rows += rows
+            ex.set_rows += rows
+            ex.set_row_bytes += size
+
+
+def _skip_following(conn: MySQLDecoder, side: int, ex: Exchange, limit: int) -> tuple[int, int]:
+    """Pass over the rows (or column definitions) that follow in the same chunk without
+    decoding them one by one; they still move the sequence id and the reply's byte counts.
+    Returns how many packets, and how many payload bytes, were passed over."""
+    framer = conn.packet_framer(side)
+    if framer is None:
+        return 0, 0
+    count, size, ex.next_seq = framer.skip_rows(ex.next_seq, limit)
+    ex.response_bytes += size
+    ex.response_packets += count
+    conn.decoded_packets[side] += count
+    return count, size
 
 
 def _row_event(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchange) -> None:
@@ -567,17 +594,18 @@ def _rows_end(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchange
         _finish(conn, packet, ex, "cursor_opened")
         return
     more = bool(status & SERVER_MORE_RESULTS_EXISTS)
-    conn.emit(
-        ResultSetEnd(
-            **conn.evidence(side, packet),
-            rows=ex.set_rows,
-            row_bytes=ex.set_row_bytes,
-            status=status,
-            warnings=warnings,
-            more_results=more,
-            reply_to=ex.name,
+    if conn.replies:
+        conn.emit(
+            ResultSetEnd(
+                **conn.evidence(side, packet),
+                rows=ex.set_rows,
+                row_bytes=ex.set_row_bytes,
+                status=status,
+                warnings=warnings,
+                more_results=more,
+                reply_to=ex.name,
+            )
         )
-    )
     if more:
         ex.state = ReplyState.FIRST
     else:
@@ -599,15 +627,16 @@ def _read_prepare_ok(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: E
     metadata = True
     if conn.capabilities & CLIENT_OPTIONAL_RESULTSET_METADATA and len(payload) > 12:
         metadata = payload[12] == 1
-    conn.emit(
-        StmtPrepareOk(
-            **conn.evidence(side, packet),
-            statement_id=statement_id,
-            columns=columns,
-            params=params,
-            warnings=warnings,
+    if conn.replies:
+        conn.emit(
+            StmtPrepareOk(
+                **conn.evidence(side, packet),
+                statement_id=statement_id,
+                columns=columns,
+                params=params,
+                warnings=warnings,
+            )
         )
-    )
     conn.statements.add(PreparedStatement(statement_id, ex.query, params, columns))
     ex.statement_id = statement_id
     if conn.detail:
@@ -691,7 +720,8 @@ def _read_text(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchang
     if packet.payload[:1] == bytes([ERR_HEADER]):
         _error(conn, side, packet, ex)
         return
-    conn.emit(TextReply(**conn.evidence(side, packet), text=text(packet.payload)))
+    if conn.replies:
+        conn.emit(TextReply(**conn.evidence(side, packet), text=text(packet.payload)))
     _finish(conn, packet, ex, "text")
 
 

@@ -36,12 +36,14 @@ from mysqlwire.protocol.constants import (
     CLIENT_COMPRESS,
     CLIENT_DEPRECATE_EOF,
     CLIENT_ZSTD_COMPRESSION_ALGORITHM,
+    MAX_PAYLOAD,
     SERVER,
 )
 from mysqlwire.protocol.events import (
     CompressionStarted,
     Event,
     IncompletePacket,
+    LargePacket,
     MalformedPacket,
     PacketEvent,
     PayloadCapped,
@@ -100,12 +102,20 @@ class MySQLDecoder:
         detail: bool = False,
         start_seen: bool = True,
         retain_limit: int = DEFAULT_RETAIN_LIMIT,
+        lean: bool = False,
+        large_packet_threshold: int = MAX_PAYLOAD,
     ) -> None:
         """`detail`: emit one event per logical packet, rows included (for `dump`).
         `start_seen`: the caller saw the connection open (TCP SYN), so the first bytes must be
         the server's greeting; otherwise the decoder looks for its footing mid-stream.
-        `retain_limit`: payload bytes held per packet; larger packets are counted, not kept."""
+        `retain_limit`: payload bytes held per packet; larger packets are counted, not kept.
+        `lean`: leave out the events that only describe successful replies (Ok, Eof,
+        ResultSetEnd, StmtPrepareOk, TextReply, Progress to a command): `CommandFinished` still
+        closes every exchange. This is the analyzer's mode; it has fewer objects to build.
+        `large_packet_threshold`: packets of this size or more get a `LargePacket` event."""
         self.detail = detail
+        self.replies = detail or not lean  # emit the events that describe each reply
+        self.large_packet_threshold = large_packet_threshold
         self.start_seen = start_seen
         self.retain_limit = retain_limit
         self.phase = Phase.GREETING
@@ -341,6 +351,16 @@ class MySQLDecoder:
             if rest:
                 self.receive_data(side, rest, frame, ts)
 
+    def packet_framer(self, side: int) -> PacketFramer | None:
+        """The framer cutting `side`'s MySQL packets now (inside compression if it is on)."""
+        transport = self.transport[side]
+        if transport is Transport.PLAIN:
+            return self._framers[side]
+        if transport is Transport.COMPRESSED:
+            compressed = self.compressed_framers[side]
+            return compressed.inner if compressed is not None else None
+        return None
+
     def _feed_plain(self, side: int, data: bytes, frame: int, ts: float) -> None:
         self._framers[side].receive(data, frame, ts)
         self._drain_plain(side)
@@ -512,6 +532,19 @@ class MySQLDecoder:
             READERS[(side, self.phase)](self, side, packet)
         except PARSE_ERRORS as exc:
             self.emit(MalformedPacket(**self.evidence(side, packet), reason=describe(exc, packet)))
+        if packet.wire_packets > 1 or packet.size >= self.large_packet_threshold:
+            payload = packet.payload
+            self.emit(
+                LargePacket(
+                    side=side,
+                    frame=packet.frame,
+                    ts=packet.ts,
+                    seq=packet.seq,
+                    size=packet.size,
+                    wire_packets=packet.wire_packets,
+                    first_byte=payload[0] if payload else None,
+                )
+            )
         if packet.incomplete:
             self._report_cut(side, packet)
 

@@ -303,6 +303,19 @@ class PayloadCapped(PacketEvent):
 
 
 @dataclass(slots=True, kw_only=True)
+class LargePacket(Event):
+    """A logical packet split over several wire packets, or at least the decoder's
+    `large_packet_threshold` in size, whatever it was: the evidence for split and oversize
+    findings even where rows are only counted. Not a PacketEvent: with detail=True the packet
+    has its own event too."""
+
+    seq: int
+    size: int
+    wire_packets: int
+    first_byte: int | None
+
+
+@dataclass(slots=True, kw_only=True)
 class StreamGap(Event):
     """Bytes the capture does not hold; what follows on this side may be incomplete."""
 

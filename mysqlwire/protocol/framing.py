@@ -211,6 +211,40 @@ class PacketFramer:
 
     # --- output -------------------------------------------------------------------------
 
+    def skip_rows(self, expected_seq: int, limit: int) -> tuple[int, int, int]:
+        """Consume, without building packets, up to `limit` whole packets at the read position
+        that can only be result-set rows or column definitions: complete in this chunk, not
+        split, not empty, not starting with 0xFE or 0xFF (the end of a result set, an ERR), and
+        carrying the sequence id expected next. Returns (packets, payload bytes, next sequence
+        id). Anything else stops the skip untouched, for `next_packet` to read as usual: so a
+        wrong sequence id or the end of the rows is still seen, and reported, by the reader.
+
+        This is what keeps a million-row result cheap when no one wants the rows themselves."""
+        if self._ready is not None or self._open or self._head:
+            return 0, 0, expected_seq
+        buf = self._buf
+        start = pos = self._pos
+        n = len(buf)
+        count = total = 0
+        while count < limit:
+            body = pos + HEADER_SIZE
+            if body >= n:
+                break
+            length = buf[pos] | (buf[pos + 1] << 8) | (buf[pos + 2] << 16)
+            end = body + length
+            if end > n or not 0 < length < MAX_PAYLOAD or buf[pos + 3] != expected_seq:
+                break
+            first = buf[body]
+            if first == 0xFE or first == 0xFF:
+                break
+            count += 1
+            total += length
+            expected_seq = (expected_seq + 1) & 0xFF
+            pos = end
+        self._pos = pos
+        self.consumed += pos - start
+        return count, total, expected_seq
+
     def next_packet(self) -> LogicalPacket | None:
         if self._ready is not None:
             packet, self._ready = self._ready, None

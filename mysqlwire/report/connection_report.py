@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from capture.facts import C2S, S2C, Direction, TcpFacts
 from mysqlwire.protocol import events as ev
+from mysqlwire.protocol.commands import command_name
 from mysqlwire.protocol.constants import CLIENT, SIDE_NAMES
 from mysqlwire.protocol.error_codes import (
     MAX_ALLOWED_PACKET_CODES,
@@ -88,6 +89,13 @@ class ConnectionReport:
         return ranked[0] if ranked else None
 
 
+def _packet_name(event: ev.LargePacket) -> str:
+    if event.side == CLIENT:
+        name = command_name(event.first_byte) if event.first_byte is not None else "packet"
+        return f"client {name}"
+    return "server packet"
+
+
 def _rank(severity: str) -> int:
     return {"info": 0, "warning": 1, "error": 2}[severity]
 
@@ -130,13 +138,11 @@ class ConnectionRecorder:
     # --- events ---------------------------------------------------------------------------
 
     def record(self, event: ev.Event) -> None:
-        handler = HANDLERS.get(type(event))
         if isinstance(event, ev.PacketEvent):
             self.activity.append((event.frame, event.ts))
             if event.side == CLIENT and event.size > self.largest_client_packet:
                 self.largest_client_packet = event.size
-            if event.wire_packets > 1 or event.size >= self.max_allowed_packet:
-                self._large_packet(event)
+        handler = HANDLERS.get(type(event))
         if handler is not None:
             handler(self, event)
 
@@ -145,17 +151,17 @@ class ConnectionRecorder:
         if self.finding_counts[item.kind] <= FINDINGS_PER_KIND:
             self.findings.append(item)
 
-    def _large_packet(self, event: ev.PacketEvent) -> None:
-        sender = SIDE_NAMES[event.side]
-        what = type(event).__name__ if not isinstance(event, ev.Command) else event.name
+    def _large_packet(self, event: ev.LargePacket) -> None:
+        if event.side == CLIENT and event.size > self.largest_client_packet:
+            self.largest_client_packet = event.size
+        what = _packet_name(event)
         if event.wire_packets > 1:
             self.add(
                 finding(
                     "split_packet",
                     event.frame,
                     event.ts,
-                    f"{sender} {what} of {event.size:,} bytes sent as "
-                    f"{event.wire_packets} wire packets",
+                    f"{what} of {event.size:,} bytes sent as {event.wire_packets} wire packets",
                 )
             )
         if event.size > self.max_allowed_packet:
@@ -164,10 +170,29 @@ class ConnectionRecorder:
                     "oversize_packet",
                     event.frame,
                     event.ts,
-                    f"{sender} {what} of {event.size:,} bytes exceeds "
-                    f"max_allowed_packet ({self.max_allowed_packet:,})",
+                    f"{what} of {event.size:,} bytes exceeds max_allowed_packet "
+                    f"({self.max_allowed_packet:,})",
                 )
             )
+
+    def _payload_capped(self, event: ev.PayloadCapped) -> None:
+        self.add(
+            finding(
+                "payload_capped",
+                event.frame,
+                event.ts,
+                f"{SIDE_NAMES[event.side]} packet of {event.size:,} bytes: only its "
+                f"first {event.kept:,} bytes were decoded (memory limit)",
+            )
+        )
+
+    def _command_finished(self, event: ev.CommandFinished) -> None:
+        self.activity.append((event.frame, event.ts))  # the reply's last packet
+        for span in reversed(self.evidence_commands):
+            if span.frame == event.started_frame:
+                if event.outcome not in ("no_reply", "gap"):
+                    span.finished_frame = event.frame
+                break
 
     def _greeting(self, event: ev.Greeting) -> None:
         self.greeting_seen = True
@@ -228,13 +253,6 @@ class ConnectionRecorder:
             self.add(
                 finding("malformed_packet", event.frame, event.ts, f"{event.name}: {malformed}")
             )
-
-    def _command_finished(self, event: ev.CommandFinished) -> None:
-        for span in reversed(self.evidence_commands):
-            if span.frame == event.started_frame:
-                if event.outcome not in ("no_reply", "gap"):
-                    span.finished_frame = event.frame
-                break
 
     def _sequence_error(self, event: ev.SequenceError) -> None:
         sender = SIDE_NAMES[event.side]
@@ -516,6 +534,8 @@ HANDLERS = {
     ev.Err: ConnectionRecorder._err,
     ev.Command: ConnectionRecorder._command,
     ev.CommandFinished: ConnectionRecorder._command_finished,
+    ev.LargePacket: ConnectionRecorder._large_packet,
+    ev.PayloadCapped: ConnectionRecorder._payload_capped,
     ev.SequenceError: ConnectionRecorder._sequence_error,
     ev.MalformedPacket: ConnectionRecorder._malformed,
     ev.UnexpectedPacket: ConnectionRecorder._unexpected,
