@@ -40,6 +40,7 @@ class CaptureStats:
     non_ip: dict[int, int] = field(default_factory=dict)  # ethertype (or -1) -> frames
     non_tcp: dict[int, int] = field(default_factory=dict)  # IP protocol -> frames
     tcp_other_ports: int = 0  # TCP frames skipped: neither port is a server port
+    other_shard: int = 0  # frames of connections another process tracks (--jobs)
     too_short: int = 0  # frames too short to hold the headers they announce
     malformed: int = 0  # headers that contradict themselves (IHL < 5, TCP offset < 5...)
     ip_fragments: int = 0  # frames carrying an IPv4 or IPv6 fragment of a TCP datagram
@@ -69,6 +70,7 @@ class CaptureStats:
             + sum(self.non_ip.values())
             + sum(self.non_tcp.values())
             + self.tcp_other_ports
+            + self.other_shard
             + self.too_short
             + self.malformed
             + self.ip_fragments

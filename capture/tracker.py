@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import heapq
 import struct
+import zlib
 from collections import deque
 from collections.abc import Iterable
 
@@ -161,6 +162,16 @@ class Connection:
             side.direction = direction
 
 
+def in_shard(key: bytes, shard: tuple[int, int]) -> bool:
+    """Whether a connection belongs to `shard`, decided from either direction's 4-tuple key
+    (source address, destination address, source port, destination port) alike."""
+    half = (len(key) - 4) // 2
+    one = key[:half] + key[-4:-2]
+    other = key[half : 2 * half] + key[-2:]
+    canonical = one + other if one < other else other + one
+    return zlib.crc32(canonical) % shard[1] == shard[0]
+
+
 class TcpTracker:
     """Turns frames into per-connection ordered streams for the consumer's sinks.
 
@@ -169,7 +180,10 @@ class TcpTracker:
     time a closed connection stays to absorb late packets. `max_connections`: open
     connections kept before the least recently active is evicted. `reorder_cap`: bytes held
     out of order per direction before a gap is declared. `recent_segments`: delivered
-    segments kept per direction to compare retransmissions against.
+    segments kept per direction to compare retransmissions against. `shard`: (index, count)
+    to track only the connections whose endpoint pair hashes to `index` modulo `count`, so that
+    `count` processes reading the same capture split its connections between them; the frames
+    of the others are counted in `stats.other_shard`.
     """
 
     def __init__(
@@ -183,6 +197,7 @@ class TcpTracker:
         reorder_cap: int = DEFAULT_REORDER_CAP,
         recent_segments: int = DEFAULT_RECENT_SEGMENTS,
         fragment_timeout: float = 30.0,
+        shard: tuple[int, int] | None = None,
     ) -> None:
         self.sink_factory = sink_factory
         self.stats = stats if stats is not None else CaptureStats()
@@ -197,10 +212,10 @@ class TcpTracker:
         # (frame of last activity when queued, conn_id): a lazy min-heap for eviction.
         self._activity: list[tuple[int, int]] = []
         self._lingering: deque[tuple[float, Connection]] = deque()
-        self._next_id = 1
         self._last_frame = 0
         self._last_ts = 0.0
         self._warned_linktypes: set[int] = set()
+        self.shard = shard if shard is not None and shard[1] > 1 else None
 
     # -- driving ------------------------------------------------------------------------
 
@@ -241,6 +256,9 @@ class TcpTracker:
         ports = self.server_ports
         if ports is not None and sport not in ports and dport not in ports:
             self.stats.tcp_other_ports += 1
+            return
+        if self.shard is not None and key not in self._table and not in_shard(key, self.shard):
+            self.stats.other_shard += 1
             return
         payload_start = tcp + (data_offset >> 4) * 4
         if payload_start >= end:
@@ -438,7 +456,7 @@ class TcpTracker:
         else:
             client, server, keys = receiver, sender, (reverse_key, key)
         facts = TcpFacts(
-            conn_id=self._next_id,
+            conn_id=frame_no,  # unique, and the same whichever process tracks it (--jobs)
             client=client,
             server=server,
             role_source=role,
@@ -446,7 +464,6 @@ class TcpTracker:
             first_ts=ts,
             mid_stream=not flags & SYN,
         )
-        self._next_id += 1
         sides = [
             StreamDirection(direction, facts, None, self.reorder_cap, self.recent_segments)
             for direction in DIRECTIONS

@@ -28,7 +28,7 @@ import pwd
 import signal
 import stat
 import time
-from collections import defaultdict, deque
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -119,9 +119,10 @@ class LiveSummary(SummaryBuilder):
     with fresh addresses, would otherwise grow it without end); beyond that the tenth that
     was quiet longest is forgotten and counted in `clients_forgotten`."""
 
+    tally_factory = BoundedClientTally
+
     def __init__(self, clients_kept: int = CLIENTS_KEPT) -> None:
         SummaryBuilder.__init__(self)
-        self.clients = defaultdict(BoundedClientTally)
         self.clients_kept = clients_kept
         self.clients_forgotten = 0
 

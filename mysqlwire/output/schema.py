@@ -51,6 +51,7 @@ def connection_record(report: ConnectionReport) -> dict[str, object]:
         "first_frame": report.first_frame,
         "last_frame": report.last_frame,
         "error_log": report.error_log,
+        "finding_counts": report.finding_counts,
     }
 
 

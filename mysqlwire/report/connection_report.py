@@ -78,6 +78,7 @@ class ConnectionReport:
     last_frame: int = 0
     not_mysql: str | None = None  # the protocol it looks like instead, when not MySQL
     error_log: list[dict[str, object]] | None = None  # server log lines about it (--error-log)
+    finding_counts: dict[str, int] = field(default_factory=dict)  # by kind, beyond the list cap
 
     @property
     def duration(self) -> float:
@@ -409,6 +410,7 @@ class ConnectionRecorder:
             first_frame=facts.first_frame,
             last_frame=facts.last_frame,
             not_mysql=self.not_mysql.protocol if self.not_mysql else None,
+            finding_counts=dict(self.finding_counts),
         )
 
     def _transport_findings(self, facts: TcpFacts, verdict: CloseVerdict) -> None:

@@ -3,13 +3,20 @@ gained, errors by code, the clients that abort most, and the clients that leak c
 
 The leak heuristic targets the classic "Too many connections" story: an application that opens
 connections (or leaves result sets unread, so its pool opens more) and never closes them. A
-client address is a suspect when the server told it 1040 Too many connections, or when it held
-several connections open at once and closed fewer than half of them with COM_QUIT.
+client address is a suspect when it held at least `LEAK_MIN_OPEN` connections open at once and
+left at least half of its connections unclosed (closed without COM_QUIT, or still open when
+the capture ended). A 1040 it received is reported with it, but is not enough on its own: a
+well-behaved client can meet a server that others have filled.
+
+The result does not depend on the order reports arrive in (`--jobs` merges several processes),
+and memory is bounded: per client address, a capped list of connection spans; addresses beyond
+`MAX_CLIENTS` are counted but not tallied one by one.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+import bisect
+from collections import Counter
 from dataclasses import dataclass, field
 
 from mysqlwire.protocol.error_codes import ERROR_NAMES, TOO_MANY_CONNECTIONS
@@ -19,6 +26,8 @@ from mysqlwire.report.verdicts import ABORTED_CLIENTS, ABORTED_CONNECTS, VERDICT
 LEAK_MIN_OPEN = 5
 TOP_CLIENTS = 10
 OTHER_EXAMPLES = 20
+MAX_CLIENTS = 100_000
+SPANS_PER_CLIENT = 4096  # enough to see how many were open at once; more are only counted
 
 
 @dataclass(slots=True)
@@ -31,6 +40,14 @@ class ClientTally:
     too_many_connections: int = 0
     spans: list[tuple[float, float]] = field(default_factory=list)
 
+    def add_span(self, start: float, end: float) -> None:
+        """Keep the earliest-starting spans, whatever order they arrive in."""
+        if len(self.spans) < SPANS_PER_CLIENT:
+            bisect.insort(self.spans, (start, end))
+        elif (start, end) < self.spans[-1]:
+            self.spans.pop()
+            bisect.insort(self.spans, (start, end))
+
     def max_open(self) -> int:
         edges = sorted(
             [(start, 1) for start, _ in self.spans] + [(end, -1) for _, end in self.spans]
@@ -41,44 +58,46 @@ class ClientTally:
             peak = max(peak, open_now)
         return peak
 
+    @property
+    def unclosed(self) -> int:
+        return self.without_quit + self.open_at_end
+
 
 class SummaryBuilder:
+    tally_factory: type[ClientTally] = ClientTally  # subclasses may bound it further
+
     def __init__(self) -> None:
         self.by_verdict: Counter[str] = Counter()
         self.counters: Counter[str] = Counter()
         self.errors: Counter[int] = Counter()
         self.findings: Counter[str] = Counter()
         self.severities: Counter[str] = Counter()
-        self.clients: defaultdict[str, ClientTally] = defaultdict(ClientTally)
+        self.clients: dict[str, ClientTally] = {}
+        self.clients_not_tallied = 0
         self.other_protocols: Counter[str] = Counter()
-        self.other_examples: list[dict[str, object]] = []
+        self.other_examples: list[tuple[str, str, str, int]] = []
         self.connections = 0
 
     def add(self, report: ConnectionReport) -> None:
         if report.not_mysql is not None:
-            self.other_protocols[report.not_mysql] += 1
-            if len(self.other_examples) < OTHER_EXAMPLES:
-                self.other_examples.append(
-                    {
-                        "client": report.client,
-                        "server": report.server,
-                        "protocol": report.not_mysql,
-                        "bytes": report.bytes_c2s + report.bytes_s2c,
-                    }
-                )
+            self._add_other(report)
             return
         self.connections += 1
         self.by_verdict[report.close] += 1
         if report.server_counter:
             self.counters[report.server_counter] += 1
         self.errors.update(report.error_codes)
-        for item in report.findings:
-            self.findings[item.kind] += 1
+        self.findings.update(report.finding_counts)
         if report.severity:
             self.severities[report.severity] += 1
-        tally = self.clients[report.client_ip]
+        tally = self.clients.get(report.client_ip)
+        if tally is None:
+            if len(self.clients) >= MAX_CLIENTS:
+                self.clients_not_tallied += 1
+                return
+            tally = self.clients[report.client_ip] = self.tally_factory()
         tally.connections += 1
-        tally.spans.append((report.start, report.end))
+        tally.add_span(report.start, report.end)
         if report.close == "clean_quit":
             tally.clean += 1
         elif report.close == "still_open_at_capture_end":
@@ -90,6 +109,18 @@ class SummaryBuilder:
         if TOO_MANY_CONNECTIONS in report.error_codes:
             tally.too_many_connections += 1
 
+    def _add_other(self, report: ConnectionReport) -> None:
+        self.other_protocols[report.not_mysql or "unknown"] += 1
+        example = (
+            report.client,
+            report.server,
+            report.not_mysql or "unknown",
+            report.bytes_c2s + report.bytes_s2c,
+        )
+        if len(self.other_examples) < OTHER_EXAMPLES or example < self.other_examples[-1]:
+            bisect.insort(self.other_examples, example)
+            del self.other_examples[OTHER_EXAMPLES:]
+
     def result(self) -> dict[str, object]:
         return {
             "connections": self.connections,
@@ -100,16 +131,20 @@ class SummaryBuilder:
             "aborted_connects": self.counters[ABORTED_CONNECTS],
             "errors_by_code": [
                 {"code": code, "name": ERROR_NAMES.get(code, ("", ""))[0] or None, "count": count}
-                for code, count in self.errors.most_common()
+                for code, count in sorted(self.errors.items(), key=lambda i: (-i[1], i[0]))
             ],
-            "findings_by_kind": dict(self.findings.most_common()),
-            "connections_by_severity": dict(self.severities),
+            "findings_by_kind": dict(sorted(self.findings.items(), key=lambda i: (-i[1], i[0]))),
+            "connections_by_severity": dict(sorted(self.severities.items())),
             "clients_by_aborted": self._clients_by_aborted(),
             "leaking_clients": self._leaking_clients(),
+            "clients_not_tallied": self.clients_not_tallied,
             "not_mysql": {
                 "connections": sum(self.other_protocols.values()),
-                "by_protocol": dict(self.other_protocols),
-                "examples": self.other_examples,
+                "by_protocol": dict(sorted(self.other_protocols.items())),
+                "examples": [
+                    {"client": c, "server": s, "protocol": p, "bytes": b}
+                    for c, s, p, b in self.other_examples
+                ],
             },
         }
 
@@ -126,12 +161,10 @@ class SummaryBuilder:
     def _leaking_clients(self) -> list[dict[str, object]]:
         suspects = []
         for ip, tally in sorted(self.clients.items()):
+            if tally.unclosed * 2 < tally.connections:
+                continue
             peak = tally.max_open()
-            unclosed = tally.without_quit + tally.open_at_end
-            if not (
-                tally.too_many_connections
-                or (peak >= LEAK_MIN_OPEN and tally.clean * 2 < tally.connections)
-            ):
+            if peak < LEAK_MIN_OPEN:
                 continue
             detail = (
                 f"{tally.connections} connections, up to {peak} open at once; "
@@ -149,7 +182,7 @@ class SummaryBuilder:
                     "connections": tally.connections,
                     "max_open": peak,
                     "closed_with_quit": tally.clean,
-                    "unclosed": unclosed,
+                    "unclosed": tally.unclosed,
                     "too_many_connections": tally.too_many_connections,
                     "detail": detail,
                 }

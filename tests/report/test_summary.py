@@ -45,3 +45,37 @@ def test_clean_traffic_raises_no_counter() -> None:
     summary = summary_of("clean_quit.pcap")
     assert (summary["aborted_clients"], summary["aborted_connects"]) == (0, 0)
     assert summary["connections_by_severity"] == {}
+
+
+def test_a_1040_alone_does_not_make_a_well_behaved_client_a_suspect() -> None:
+    summary = summary_of("max_connections.pcap")  # 11 of 13 connections closed with COM_QUIT
+    assert summary["errors_by_code"][0]["code"] == 1040
+    assert summary["leaking_clients"] == []
+
+
+def test_finding_counts_are_totals_not_the_listed_ones() -> None:
+    from mysqlwire.report.connection_report import ConnectionRecorder
+    from mysqlwire.report.findings import finding
+
+    recorder = ConnectionRecorder()
+    for frame in range(50):
+        recorder.add(finding("mysql_error", frame, 0.0, "ERR 1064"))
+    listed = [f for f in recorder.findings if f.kind == "mysql_error"]
+    assert len(listed) == 20
+    assert recorder.finding_counts["mysql_error"] == 50
+
+
+def test_summary_does_not_depend_on_report_order() -> None:
+    import random
+
+    from mysqlwire.report.summary import SummaryBuilder
+
+    reports: list = []
+    analyze([PCAPS / "busy_mix.pcap"], AnalysisOptions(), reports.append)
+    forward, shuffled = SummaryBuilder(), SummaryBuilder()
+    for report in reports:
+        forward.add(report)
+    random.Random(7).shuffle(reports)
+    for report in reports:
+        shuffled.add(report)
+    assert forward.result() == shuffled.result()
