@@ -134,6 +134,8 @@ class TcpFacts:
     mid_stream: bool = False  # no SYN seen: the capture began after the connection opened
     open_at_capture_end: bool = False
     evicted: bool = False  # dropped by the open-connection cap before it closed
+    released_at: int = 0  # the frame being read when it was handed over (frames + 1: the end)
+    release_rank: float = 0.0  # order among those handed over at the same frame (see tracker)
     superseded: bool = False  # a new SYN (another ISN) on the same 4-tuple ended it unclosed
     packets: list[int] = field(default_factory=lambda: [0, 0])
     frame_bytes: list[int] = field(default_factory=lambda: [0, 0])  # wire length of every frame

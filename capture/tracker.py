@@ -42,6 +42,7 @@ in `linktypes.py` and `ip.py`.
 from __future__ import annotations
 
 import heapq
+import math
 import struct
 import zlib
 from collections import deque
@@ -213,6 +214,7 @@ class TcpTracker:
         self._activity: list[tuple[int, int]] = []
         self._lingering: deque[tuple[float, Connection]] = deque()
         self._last_frame = 0
+        self._current_frame = 0  # the frame being fed: when a connection is handed over
         self._last_ts = 0.0
         self._warned_linktypes: set[int] = set()
         self.shard = shard if shard is not None and shard[1] > 1 else None
@@ -231,6 +233,7 @@ class TcpTracker:
     def feed(self, frame: Frame) -> None:
         """Account one frame: skip it, or update its connection and deliver its bytes."""
         frame_no, ts, linktype, data, wire_len = frame
+        self._current_frame = frame_no
         if self._lingering and self._lingering[0][0] <= ts:
             self._release_lingering(ts)
         fast = FAST_TCP4.get(linktype)
@@ -307,10 +310,11 @@ class TcpTracker:
 
     def finish(self) -> None:
         """The capture ended: release every connection, lingering ones first."""
+        self._current_frame = self.stats.frames + 1  # after every frame
         while self._lingering:
-            _deadline, conn = self._lingering.popleft()
+            deadline, conn = self._lingering.popleft()
             if not conn.released:
-                self._release(conn, "lost_segment")
+                self._release(conn, "lost_segment", deadline)
         for conn in list(self._connections.values()):
             conn._facts.open_at_capture_end = True
             self._release(conn, "capture_end")
@@ -525,9 +529,9 @@ class TcpTracker:
     def _release_lingering(self, now: float) -> None:
         lingering = self._lingering
         while lingering and lingering[0][0] <= now:
-            _deadline, conn = lingering.popleft()
+            deadline, conn = lingering.popleft()
             if not conn.released:
-                self._release(conn, "lost_segment")
+                self._release(conn, "lost_segment", deadline)
 
     def _evict_one(self) -> None:
         """Evict the least recently active connection.
@@ -553,12 +557,19 @@ class TcpTracker:
             self._release(conn, "evicted")
             return
 
-    def _release(self, conn: Connection, reason: str) -> None:
-        """Flush what the streams hold, hand the facts over and forget the connection."""
+    def _release(self, conn: Connection, reason: str, rank: float = math.inf) -> None:
+        """Flush what the streams hold, hand the facts over and forget the connection.
+
+        Connections are handed over in the order (released_at, release_rank, conn_id): at each
+        frame, lingering ones by the end of their linger, then the others by age. Processes
+        that split a capture's connections (--jobs) can thus merge their streams back into
+        exactly the order one process gives."""
         if conn.released:
             return
         conn.released = True
         facts = conn.sync_facts()
+        facts.released_at = self._current_frame
+        facts.release_rank = rank
         if conn.sink is not None:
             for side in conn.sides:
                 side.flush(reason, facts.last_frame, facts.last_ts)

@@ -8,6 +8,7 @@ unexpected internal error is reported in one line too, with a hint to file a bug
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Callable, Iterator
 from typing import TextIO
@@ -108,6 +109,15 @@ port_option = click.option(
     help="Write the report to this file instead of standard output.",
 )
 @click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="Processes to share the connections between (0: one per CPU). Same results, in the "
+    "same order; not for standard input.",
+)
+@click.option(
     "--error-log",
     "error_log_path",
     type=click.Path(dir_okay=False),
@@ -135,6 +145,7 @@ def analyze_command(
     only_problems: bool,
     fail_on: str,
     output: str | None,
+    jobs: int,
     error_log_path: str | None,
     log_tz: str | None,
     log_window: float,
@@ -142,7 +153,9 @@ def analyze_command(
     """Verdicts and findings for every MySQL connection in CAPTURE... (pcap, pcapng, .gz;
     several files are merged by time; '-' reads standard input)."""
     options = AnalysisOptions(
-        server_ports=server_ports(ports), max_allowed_packet=max_allowed_packet
+        server_ports=server_ports(ports),
+        max_allowed_packet=max_allowed_packet,
+        jobs=jobs or os.cpu_count() or 1,
     )
     reports: list[ConnectionReport] = []
     worst = [-1]

@@ -40,6 +40,7 @@ class AnalysisOptions:
     retain_limit: int = DEFAULT_RETAIN_LIMIT
     detail: bool = False  # one event per packet (dump)
     lean: bool = True  # no events for successful replies: the report does not need them
+    jobs: int = 1  # processes sharing the connections (files only, not standard input)
     tracker_options: dict[str, float] = field(default_factory=dict)
 
 
@@ -131,6 +132,10 @@ def analyze(
     connection closes (so output can stream); the summary comes back at the end.
     Raises `capture.CaptureError` when an input cannot be read at all."""
     stats = stats if stats is not None else CaptureStats()
+    if options.jobs > 1 and on_event is None and stdin is None:
+        from mysqlwire.parallel import analyze_in_processes
+
+        return analyze_in_processes(paths, options, on_report, stats)
     summary = SummaryBuilder()
 
     def report(connection_report: ConnectionReport) -> None:

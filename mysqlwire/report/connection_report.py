@@ -79,6 +79,8 @@ class ConnectionReport:
     not_mysql: str | None = None  # the protocol it looks like instead, when not MySQL
     error_log: list[dict[str, object]] | None = None  # server log lines about it (--error-log)
     finding_counts: dict[str, int] = field(default_factory=dict)  # by kind, beyond the list cap
+    released_at: int = 0  # frame being read when the capture layer handed it over (ordering)
+    release_rank: float = 0.0  # order among those released at the same frame
 
     @property
     def duration(self) -> float:
@@ -411,6 +413,8 @@ class ConnectionRecorder:
             last_frame=facts.last_frame,
             not_mysql=self.not_mysql.protocol if self.not_mysql else None,
             finding_counts=dict(self.finding_counts),
+            released_at=facts.released_at,
+            release_rank=facts.release_rank,
         )
 
     def _transport_findings(self, facts: TcpFacts, verdict: CloseVerdict) -> None:
