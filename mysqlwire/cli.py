@@ -7,10 +7,9 @@ unexpected internal error is reported in one line too, with a hint to file a bug
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TextIO
 
 import click
@@ -23,8 +22,8 @@ from mysqlwire.cli_options import (
     UserError,
     server_ports,
 )
-from mysqlwire.errorlog import ErrorLogUnreadable, read_error_log
-from mysqlwire.errorlog.join import DEFAULT_WINDOW, ErrorLogJoin
+from mysqlwire.errorlog import ErrorLog, ErrorLogUnreadable, read_error_log
+from mysqlwire.errorlog.join import DEFAULT_WINDOW, join_error_log
 from mysqlwire.live_cli import live_command
 from mysqlwire.output.dump import DumpWriter
 from mysqlwire.output.records import JsonlWriter, write_json
@@ -157,38 +156,30 @@ def analyze_command(
         max_allowed_packet=max_allowed_packet,
         jobs=jobs or os.cpu_count() or 1,
     )
+    log = _read_error_log(error_log_path, log_tz) if error_log_path else None
     reports: list[ConnectionReport] = []
     worst = [-1]
-    join = _read_error_log(error_log_path, log_tz, log_window) if error_log_path else None
+    # jsonl streams each connection as it ends, unless the error log must be joined first:
+    # a log line can only be placed once every connection is known.
+    streaming = fmt == "jsonl" and log is None
+    with LazyOutput(output) as out:
+        writer = JsonlWriter(out, only_problems)
 
-    def keep(report: ConnectionReport) -> None:
-        if report.not_mysql is None and report.severity is not None:
-            worst[0] = max(worst[0], SEVERITY_RANK[report.severity])
-        if join is not None:
-            report.error_log = [e.as_dict() for e in join.attach(report)]
-
-    with _output(output) as out:
-        if fmt == "jsonl":
-            writer = JsonlWriter(out, only_problems)
-
-            def on_report(report: ConnectionReport) -> None:
-                keep(report)
+        def on_report(report: ConnectionReport) -> None:
+            if report.not_mysql is None and report.severity is not None:
+                worst[0] = max(worst[0], SEVERITY_RANK[report.severity])
+            if streaming:
                 writer.connection(report)
-        else:
-
-            def on_report(report: ConnectionReport) -> None:
-                keep(report)
+            else:
                 reports.append(report)
 
         result = _run(captures, options, on_report)
         _require_mysql(result, options)
-        joined = join.finish() if join is not None else None
-        if joined is not None:
-            for item in joined.explained:  # matches by address and time come at the end
-                if item.report is not None and item.matched_by != "thread id":
-                    item.report.error_log = (item.report.error_log or []) + [item.as_dict()]
+        joined = join_error_log(log, reports, log_window) if log is not None else None
         log_summary = joined.summary() if joined is not None else None
         if fmt == "jsonl":
+            for report in reports:
+                writer.connection(report)
             writer.finish(result.summary, result.stats, log_summary)
         elif fmt == "json":
             write_json(out, reports, result.summary, result.stats, only_problems, log_summary)
@@ -206,9 +197,9 @@ def analyze_command(
         sys.exit(EXIT_FINDINGS)
 
 
-def _read_error_log(path: str, tz: str | None, window: float) -> ErrorLogJoin:
+def _read_error_log(path: str, tz: str | None) -> ErrorLog:
     try:
-        return ErrorLogJoin(read_error_log(path, tz=tz), window)
+        return read_error_log(path, tz=tz)
     except ErrorLogUnreadable as exc:
         raise UserError(str(exc)) from None
     except (ValueError, LookupError) as exc:  # an unknown time zone name
@@ -233,7 +224,7 @@ def dump_command(
     """One line per logical MySQL packet: frame, time, connection, direction, sequence id,
     length, decoded type and text."""
     options = AnalysisOptions(server_ports=server_ports(ports), detail=True)
-    with _output(output) as out:
+    with LazyOutput(output) as out:
         writer = DumpWriter(out, fmt)
         result = _run(captures, options, lambda report: None, on_event=writer.event)
         _require_mysql(result, options)
@@ -301,17 +292,32 @@ def _warn(stats: CaptureStats) -> None:
         click.echo(f"mysqlwire: warning: {warning}", err=True)
 
 
-@contextlib.contextmanager
-def _output(path: str | None) -> Iterator[TextIO]:
-    if path is None:
-        yield sys.stdout
-        return
-    try:
-        handle = open(path, "w", encoding="utf-8")  # noqa: SIM115
-    except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror}") from None
-    with handle:
-        yield handle
+class LazyOutput:
+    """Standard output, or a file opened at the first write: a run that fails before it has
+    anything to say leaves an earlier report in that file untouched."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self.handle: TextIO | None = None if path is not None else sys.stdout
+
+    def write(self, text: str) -> int:
+        if self.handle is None:
+            try:
+                self.handle = open(self.path, "w", encoding="utf-8")  # type: ignore[arg-type]  # noqa: SIM115
+            except OSError as exc:
+                raise UserError(f"cannot write {self.path}: {exc.strerror}") from None
+        return self.handle.write(text)
+
+    def flush(self) -> None:
+        if self.handle is not None:
+            self.handle.flush()
+
+    def __enter__(self) -> LazyOutput:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.handle is not None and self.handle is not sys.stdout:
+            self.handle.close()
 
 
 main.add_command(live_command)

@@ -100,8 +100,6 @@ class JoinResult:
             "relevant_lines": len(self.explained) + len(self.unmatched_lines),
             "matched": len(self.explained),
             "inconsistent": sum(1 for e in self.explained if e.consistent is False),
-            # Every explained line, also those matched by address and time at the end, which
-            # jsonl cannot attach to connection records already written.
             "explained": [e.as_dict() for e in self.explained],
             "unmatched_lines": [
                 {"line": r.line_number, "text": r.raw, "thread_id": r.thread_id}
@@ -119,80 +117,72 @@ class JoinResult:
         }
 
 
-class ErrorLogJoin:
-    """Feed it reports as connections close (`attach`), then `finish()` once."""
-
-    def __init__(self, log: ErrorLog, window: float = DEFAULT_WINDOW) -> None:
-        self.log = log
-        self.window = window
-        self.records = [r for r in log.records if r.kind in JOINED_KINDS]
-        self.by_thread: dict[int, list[ErrorLogRecord]] = defaultdict(list)
-        for record in self.records:
-            if record.thread_id is not None:
-                self.by_thread[record.thread_id].append(record)
-        self.used: set[int] = set()  # line numbers already explained
-        self.result = JoinResult(lines_read=log.lines)
-        self.waiting: list[ConnectionReport] = []  # candidates for matching by address/time
-        self.aborted: list[ConnectionReport] = []
-
-    def attach(self, report: ConnectionReport) -> list[LogExplanation]:
-        """The log lines about this connection that its thread id identifies."""
-        explained = []
-        if report.server_counter is not None:
-            self.aborted.append(report)
-        candidates = self.by_thread.get(report.thread_id) if report.thread_id else None
+def join_error_log(
+    log: ErrorLog, reports: list[ConnectionReport], window: float = DEFAULT_WINDOW
+) -> JoinResult:
+    """Explain every relevant line of `log` with the connection it is about, and attach the
+    explanations to the reports (`report.error_log`). Needs all reports: a thread id can be on
+    two captured connections (a relaying proxy captured on both legs passes the greeting
+    through), and then the one that ended closest to the line's time is the one the server
+    logged."""
+    result = JoinResult(lines_read=log.lines)
+    records = sorted(
+        (r for r in log.records if r.kind in JOINED_KINDS), key=lambda r: r.line_number
+    )
+    mysql = [r for r in reports if r.not_mysql is None]
+    by_thread: dict[int, list[ConnectionReport]] = defaultdict(list)
+    for report in mysql:
+        if report.thread_id is not None:
+            by_thread[report.thread_id].append(report)
+    matched: set[int] = set()  # conn_ids that explain a line already
+    later: list[ErrorLogRecord] = []
+    for record in records:
+        candidates = by_thread.get(record.thread_id, []) if record.thread_id else []
         if candidates:
-            free = [r for r in candidates if r.line_number not in self.used]
-            if free:
-                record = min(free, key=lambda r: _distance(r, report))
-                explained.append(self._explain(record, report, "thread id"))
-        if not explained and report.not_mysql is None:
-            self.waiting.append(report)
-        return explained
-
-    def finish(self) -> JoinResult:
-        """Match what the thread id could not, and list what stays unmatched on each side."""
-        for record in self.records:
-            if record.line_number in self.used:
-                continue
-            report = self._by_address_and_time(record)
-            if report is not None:
-                self.waiting.remove(report)
-                self._explain(record, report, "address and time")
-            else:
-                self.result.unmatched_lines.append(record)
-        explained_conns = {e.report.conn_id for e in self.result.explained if e.report}
-        self.result.aborts_without_line = [
-            r for r in self.aborted if r.conn_id not in explained_conns
-        ]
-        self.result.explained.sort(key=lambda e: e.record.line_number)
-        return self.result
-
-    def _by_address_and_time(self, record: ErrorLogRecord) -> ConnectionReport | None:
-        if record.epoch is None:
-            return None
+            report = min(
+                candidates,
+                key=lambda r: (
+                    _consistent(record, r) is False,
+                    r.conn_id in matched,
+                    _distance(record, r),
+                    r.conn_id,
+                ),
+            )
+            result.explained.append(_explain(record, report, "thread id"))
+            matched.add(report.conn_id)
+        else:
+            later.append(record)
+    for record in later:  # no thread id to go by: address, user, database, time
         fitting = [
             r
-            for r in self.waiting
-            if _same_client(record, r)
+            for r in mysql
+            if r.conn_id not in matched
+            and _same_client(record, r)
             and _compatible(record, r)
-            and _distance(record, r) <= self.window
+            and _distance(record, r) <= window
         ]
-        return min(fitting, key=lambda r: _distance(record, r), default=None)
+        if fitting:
+            report = min(fitting, key=lambda r: (_distance(record, r), r.conn_id))
+            result.explained.append(_explain(record, report, "address and time"))
+            matched.add(report.conn_id)
+        else:
+            result.unmatched_lines.append(record)
+    result.explained.sort(key=lambda e: e.record.line_number)
+    for item in result.explained:
+        if item.report is not None:
+            item.report.error_log = [*(item.report.error_log or []), item.as_dict()]
+    result.aborts_without_line = [
+        r for r in mysql if r.server_counter is not None and r.conn_id not in matched
+    ]
+    return result
 
-    def _explain(
-        self, record: ErrorLogRecord, report: ConnectionReport, how: str
-    ) -> LogExplanation:
-        self.used.add(record.line_number)
-        consistent = _consistent(record, report)
-        sentence = explain(report)
-        if consistent is False:
-            sentence += (
-                f" Note: the log's reason ({record.reason}) does not match what the wire shows."
-            )
-        explanation = LogExplanation(record, report, how, sentence, consistent)
-        self.result.explained.append(explanation)
-        return explanation
+
+def _explain(record: ErrorLogRecord, report: ConnectionReport, how: str) -> LogExplanation:
+    consistent = _consistent(record, report)
+    sentence = explain(report)
+    if consistent is False:
+        sentence += f" Note: the log's reason ({record.reason}) does not match what the wire shows."
+    return LogExplanation(record, report, how, sentence, consistent)
 
 
 def _distance(record: ErrorLogRecord, report: ConnectionReport) -> float:

@@ -22,28 +22,61 @@ PCAPS = Path(__file__).resolve().parents[2] / "pcaps"
 
 # The specification (issue 4): close verdicts, who closed, finding kinds.
 CLOSE_VERDICTS = {
-    "clean_quit", "client_fin_no_quit", "client_rst_no_quit", "handshake_aborted",
-    "auth_failed", "server_closed_error", "server_closed_idle", "killed_by_server",
-    "middlebox_rst", "still_open_at_capture_end", "connection_refused", "closed_under_tls",
+    "clean_quit",
+    "client_fin_no_quit",
+    "client_rst_no_quit",
+    "handshake_aborted",
+    "auth_failed",
+    "server_closed_error",
+    "server_closed_idle",
+    "killed_by_server",
+    "middlebox_rst",
+    "still_open_at_capture_end",
+    "connection_refused",
+    "closed_under_tls",
 }
 CLOSED_BY = {"client", "server", "middlebox", "none"}
 FINDING_KINDS = {
-    "mysql_error", "sequence_error", "oversize_packet", "split_packet", "malformed_packet",
-    "capture_gap", "mid_stream_start", "tls", "compressed", "retransmissions", "rst_after_quit",
-    "connection_refused", "middlebox_rst",
+    "mysql_error",
+    "sequence_error",
+    "oversize_packet",
+    "split_packet",
+    "malformed_packet",
+    "capture_gap",
+    "mid_stream_start",
+    "tls",
+    "compressed",
+    "retransmissions",
+    "rst_after_quit",
+    "connection_refused",
+    "middlebox_rst",
 }
 # Findings no real-traffic scenario produces yet (see pcaps/README.md, "Not covered").
 FINDINGS_NOT_COVERED = {"malformed_packet"}
 
 CONNECTION_KEYS = {
-    "client": str, "server": str, "thread_id": (int, type(None)), "user": (str, type(None)),
-    "database": (str, type(None)), "close": str, "closed_by": str, "error_codes": list,
-    "findings": list, "client_library": str, "client_reported": str,
+    "client": str,
+    "server": str,
+    "thread_id": (int, type(None)),
+    "user": (str, type(None)),
+    "database": (str, type(None)),
+    "close": str,
+    "closed_by": str,
+    "error_codes": list,
+    "findings": list,
+    "client_library": str,
+    "client_reported": str,
 }
 OPTIONAL_CONNECTION_KEYS = {"handshake_captured": bool, "note": str}
 TOP_KEYS = {
-    "schema": int, "capture": str, "scenario": str, "server": dict, "capture_command": str,
-    "analyze_options": list, "connection_count": int, "connections": list,
+    "schema": int,
+    "capture": str,
+    "scenario": str,
+    "server": dict,
+    "capture_command": str,
+    "analyze_options": list,
+    "connection_count": int,
+    "connections": list,
 }
 MAX_COMMITTED_BYTES = 4 * 1024 * 1024
 CAPTURE_SUFFIXES = (".pcap", ".pcap.gz", ".pcapng", ".pcapng.gz")
@@ -86,7 +119,8 @@ def tcp_connections(path: Path) -> set[tuple[str, str]]:
         for _, frame in reader:
             ip = link(frame).data
             if not isinstance(ip, dpkt.ip.IP | dpkt.ip6.IP6) or not isinstance(
-                    ip.data, dpkt.tcp.TCP):
+                ip.data, dpkt.tcp.TCP
+            ):
                 continue
             src = f"{ipaddress.ip_address(ip.src)}:{ip.data.sport}"
             dst = f"{ipaddress.ip_address(ip.dst)}:{ip.data.dport}"
@@ -133,11 +167,18 @@ def test_every_connection_uses_the_names_of_issue_4(path):
 
 @pytest.mark.parametrize("path", EXPECTED_FILES, ids=stem)
 def test_verdicts_agree_with_who_closed(path):
-    implied = {"still_open_at_capture_end": {"none"}, "middlebox_rst": {"middlebox"},
-               "connection_refused": {"server"}, "auth_failed": {"server"},
-               "server_closed_error": {"server"}, "server_closed_idle": {"server"},
-               "killed_by_server": {"server"}, "client_fin_no_quit": {"client"},
-               "client_rst_no_quit": {"client"}, "handshake_aborted": {"client"}}
+    implied = {
+        "still_open_at_capture_end": {"none"},
+        "middlebox_rst": {"middlebox"},
+        "connection_refused": {"server"},
+        "auth_failed": {"server"},
+        "server_closed_error": {"server"},
+        "server_closed_idle": {"server"},
+        "killed_by_server": {"server"},
+        "client_fin_no_quit": {"client"},
+        "client_rst_no_quit": {"client"},
+        "handshake_aborted": {"client"},
+    }
     for conn in load(path)["connections"]:
         assert conn["closed_by"] in implied.get(conn["close"], CLOSED_BY - {"none"})
 
