@@ -212,6 +212,16 @@ def _prepend(first: Frame, rest: Iterator[Frame]) -> Iterator[Frame]:
     yield from rest
 
 
+FIRST_READ = 64  # more than a pcap file header and a record header, or a pcapng SHB
+
+
+def _seekable(raw: BinaryIO) -> bool:
+    try:
+        return bool(raw.seekable())
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
 class _Prefixed:
     """A read-only stream giving back `head` before the rest of `raw` (no seeking needed)."""
 
@@ -232,6 +242,13 @@ class _Prefixed:
             self.head = head[size:]
             return head[:size]
         return self.raw.read(size)
+
+    def read1(self, size: int = -1) -> bytes:
+        """What is available now, without waiting for `size` bytes (pipes, standard input)."""
+        if self.head:
+            return self.read(min(size, len(self.head)) if size >= 0 else -1)
+        read1 = getattr(self.raw, "read1", None)
+        return read1(size) if read1 is not None else self.raw.read(size)
 
     def close(self) -> None:
         pass
@@ -260,8 +277,12 @@ def _unwrap(
     broken: _ReadFailed | None = None  # a failure not yet reported
     finished = False
     # Compressed streams are read piecewise (read1) so that a stream cut short still gives
-    # the bytes before the cut; the failure is raised on the call after.
-    read_piece = getattr(stream, "read1", stream.read) if compression else stream.read
+    # the bytes before the cut; the failure is raised on the call after. A pipe is read
+    # piecewise too, and a read returns what has arrived: `tcpdump -w - | mysqlwire` must not
+    # wait for a megabyte before it shows anything.
+    streaming = not _seekable(raw)
+    read_piece = getattr(stream, "read1", stream.read) if compression or streaming else stream.read
+    minimum = [FIRST_READ]  # the first read must hold the file header
 
     def read(size: int) -> bytes:
         nonlocal position, broken, finished
@@ -279,6 +300,9 @@ def _unwrap(
                 break
             pieces.append(piece)
             wanted -= len(piece)
+            if streaming and size - wanted >= minimum[0]:
+                break
+        minimum[0] = 1
         data = b"".join(pieces)
         position += len(data)
         if not data and broken is not None:

@@ -15,6 +15,7 @@ import dataclasses
 import heapq
 import multiprocessing
 import os
+import signal
 from collections.abc import Iterator, Sequence
 from multiprocessing.connection import Connection
 
@@ -50,6 +51,9 @@ def analyze_in_processes(
         workers.append((receiving, process))
     finals: list[CaptureStats] = []
     summary = SummaryBuilder()
+    # Ctrl-C reaches the workers (same process group): each ends its input and reports what
+    # it read. The parent keeps collecting so that the report is complete.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         streams = [_reports(receiving, finals) for receiving, _ in workers]
         for report in heapq.merge(
@@ -58,6 +62,7 @@ def analyze_in_processes(
             summary.add(report)
             on_report(report)
     finally:
+        signal.signal(signal.SIGINT, previous)
         for _, process in workers:
             if process.is_alive():
                 process.terminate()

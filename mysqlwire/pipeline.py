@@ -148,6 +148,10 @@ def analyze(
     tracker = TcpTracker(
         open_connection, stats, server_ports=options.server_ports, **options.tracker_options
     )
-    tracker.run(open_frames(paths, stats, stdin=stdin))
+    try:
+        tracker.run(open_frames(paths, stats, stdin=stdin))
+    except KeyboardInterrupt:
+        # Ctrl-C ends the input (`tcpdump -w - | mysqlwire analyze -`), not the report.
+        stats.warn(f"interrupted: the report covers the {stats.frames:,} frames read")
     tracker.finish()
     return AnalysisResult(stats, summary.result())

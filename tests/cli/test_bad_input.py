@@ -189,3 +189,26 @@ def test_one_bad_file_among_good_ones(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     assert result.returncode == 2
     assert "notes.txt" in result.stderr
+
+
+def test_ctrl_c_ends_the_input_and_keeps_the_report(tmp_path: Path) -> None:
+    """`tcpdump -w - | mysqlwire analyze -` is stopped with Ctrl-C: the report must come out."""
+    import signal
+    import time
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mysqlwire.cli", "analyze", "-", "--format", "jsonl"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
+    assert process.stdin is not None
+    process.stdin.write((PCAPS / "client_exit_fin.pcap").read_bytes())
+    process.stdin.flush()  # the pipe stays open, as tcpdump's does
+    time.sleep(1.5)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert b'"close":"client_fin_no_quit"' in out
+    assert b"interrupted" in err and b"Traceback" not in err
