@@ -32,6 +32,7 @@ from mysqlwire.protocol.connection_phase import (
     read_unexpected,
 )
 from mysqlwire.protocol.constants import (
+    CLIENT,
     CLIENT_OPTIONAL_RESULTSET_METADATA,
     CLIENT_QUERY_ATTRIBUTES,
     EOF_HEADER,
@@ -356,8 +357,15 @@ def _unsolicited(conn: MySQLDecoder, side: int, packet: LogicalPacket) -> None:
     payload = packet.payload
     if payload[:1] == bytes([ERR_HEADER]):
         fields = parse_err(payload)
+        # An ERR while the client's packet is still arriving answers that packet (1153 is sent
+        # before the rest of an oversize packet is read); otherwise nothing was outstanding.
+        arriving = conn.packet_framer(CLIENT)
+        if arriving is not None and arriving.pending() is not None:
+            reply_to, phase = "a client packet still arriving", "command"
+        else:
+            reply_to, phase = None, "idle"
         conn.emit(
-            Err(**conn.evidence(side, packet), **fields._asdict(), reply_to=None, phase="idle")
+            Err(**conn.evidence(side, packet), **fields._asdict(), reply_to=reply_to, phase=phase)
         )
         return
     conn.emit(

@@ -98,7 +98,7 @@ def read_server_auth(conn: MySQLDecoder, side: int, packet: LogicalPacket) -> No
     if outcome == "ok":
         conn.phase = Phase.COMMAND
         if conn.compression_negotiated():
-            conn.start_compression()
+            conn.start_compression(packet.frame, packet.ts)
     elif outcome == "error":
         conn.phase = Phase.ENDED
 

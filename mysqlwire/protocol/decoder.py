@@ -315,15 +315,15 @@ class MySQLDecoder:
         for side in (CLIENT, SERVER):
             self._switch(side, Transport.TLS)
 
-    def start_compression(self, inferred: bool = False) -> None:
+    def start_compression(self, frame: int, ts: float, inferred: bool = False) -> None:
         """After the authentication OK, when both peers set CLIENT_COMPRESS."""
         zstd = self.capabilities & CLIENT_ZSTD_COMPRESSION_ALGORITHM
         self.compression = "zstd" if zstd and not self.capabilities & CLIENT_COMPRESS else "zlib"
         self.emit(
             CompressionStarted(
                 side=SERVER,
-                frame=self.login.frame,
-                ts=self.login.ts,
+                frame=frame,
+                ts=ts,
                 algorithm=self.compression,
                 inferred=inferred,
             )
@@ -576,20 +576,30 @@ def describe(exc: Exception, packet: LogicalPacket) -> str:
 
 
 def driver_error(side: int, expected: int, got: int) -> str:
-    """What the receiving end reports for a wrong sequence id, in the words drivers use."""
+    """What the receiving end reports for a wrong sequence id, in the words drivers use.
+
+    go-sql-driver/mysql compares each packet's id with the one it expects (packets.go:
+    ErrPktSyncMul when it is higher, ErrPktSync when lower). PyMySQL raises "Packet sequence
+    number wrong", except for id 0, which it reads as a lost connection (2013). libmysqlclient
+    and Connector/C give up with CR_SERVER_LOST (2013); their "Packets out of order" is a
+    debug-build message only. The server answers a client's wrong id with
+    ER_NET_PACKETS_OUT_OF_ORDER (1156) and closes."""
     if side == SERVER:  # the client library is the one that notices
-        if got > expected:
-            return (
-                "client: 'commands out of sync' — go-sql-driver ErrPktSyncMul (\"commands out "
-                'of sync. Did you run multiple statements at once?"), libmysqlclient '
-                '"Packets out of order", PyMySQL "Packet sequence number wrong"'
-            )
-        return (
-            "client: 'commands out of sync' — go-sql-driver ErrPktSync (\"commands out of "
-            'sync. You can\'t run this command now"), libmysqlclient "Packets out of '
-            'order", PyMySQL "Packet sequence number wrong"'
+        go = (
+            'ErrPktSyncMul ("commands out of sync. Did you run multiple statements at once?")'
+            if got > expected
+            else 'ErrPktSync ("commands out of sync. You can\'t run this command now")'
         )
-    return 'server: ER_NET_PACKETS_OUT_OF_ORDER (1156) "Got packets out of order"'
+        pymysql = (
+            '2013 "Lost connection to MySQL server during query"'
+            if got == 0
+            else f'"Packet sequence number wrong - got {got} expected {expected}"'
+        )
+        return (
+            f"the client sees: go-sql-driver {go}; PyMySQL {pymysql}; libmysqlclient 2013 "
+            '"Lost connection to MySQL server"'
+        )
+    return 'the server answers ER_NET_PACKETS_OUT_OF_ORDER (1156) "Got packets out of order"'
 
 
 __all__ = ["NEED_DATA", "MySQLDecoder", "PacketEvent", "Phase", "Transport"]

@@ -24,7 +24,10 @@ def uint(payload: bytes, pos: int, size: int) -> tuple[int, int]:
     """A fixed-length little-endian unsigned integer of `size` bytes."""
     end = pos + size
     if end > len(payload):
-        raise Truncated(f"need {size} bytes at offset {pos}, packet has {len(payload)}")
+        raise Truncated(
+            f"a {size}-byte field at offset {pos} runs past the end of the "
+            f"{len(payload)}-byte payload"
+        )
     return int.from_bytes(payload[pos:end], "little"), end
 
 
