@@ -101,6 +101,7 @@ DESCRIBERS: dict[type, Describer] = {
         e.algorithm + (" (inferred)" if e.inferred else ""),
     ),
     ev.TlsRecord: lambda e: ("tls_record", f"type {e.content_type} length {e.length}"),
+    ev.TlsDetected: lambda e: ("tls", e.reason),
     ev.TlsVersion: lambda e: ("tls_version", e.version),
     ev.TlsAlert: lambda e: (
         "tls_alert",

@@ -253,6 +253,14 @@ class TlsRecord(Event):
 
 
 @dataclass(slots=True, kw_only=True)
+class TlsDetected(Event):
+    """TLS records where the SSLRequest that starts them was not captured (a capture that
+    began mid-stream, or after a gap): the connection is encrypted from here on."""
+
+    reason: str
+
+
+@dataclass(slots=True, kw_only=True)
 class TlsVersion(Event):
     """The version the server chose, read from the clear-text ServerHello."""
 

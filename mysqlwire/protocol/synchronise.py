@@ -34,7 +34,13 @@ from mysqlwire.protocol.constants import (
     HEADER_SIZE,
     SERVER,
 )
-from mysqlwire.protocol.events import CompressionStarted, MidStreamStart, NotMySQL, Resynchronised
+from mysqlwire.protocol.events import (
+    CompressionStarted,
+    MidStreamStart,
+    NotMySQL,
+    Resynchronised,
+    TlsDetected,
+)
 from mysqlwire.protocol.phases import Phase, Transport
 from mysqlwire.protocol.tls import APPLICATION_DATA, RECORD_TYPES, TlsRecordReader
 from mysqlwire.protocol.tls import plausible_record_header as tls_record_at
@@ -158,6 +164,7 @@ def adopt_tls(conn: MySQLDecoder, side: int, data: bytes, frame: int, ts: float)
         conn.inferred["tls"] = "TLS records without a captured SSLRequest"
         if conn.mid_stream:
             announce_mid_stream(conn, frame, ts)
+        conn.emit(TlsDetected(side=side, frame=frame, ts=ts, reason=conn.inferred["tls"]))
     conn.phase = Phase.TLS
     if conn.transport[side] is not Transport.TLS:
         conn.transport[side] = Transport.TLS

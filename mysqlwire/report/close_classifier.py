@@ -225,13 +225,16 @@ def server_error_close(
         return None
     label = error_label(error.code)
     if error.code == IDLE_TIMEOUT_CODE:
-        return _verdict(
+        verdict = _verdict(
             evidence,
             close,
             "server_closed_idle",
             "server",
             f"ERR {label} then {_how(close)}: the server's idle timeout",
         )
+        before = [ts for frame, ts in evidence.activity if frame < error.frame]
+        verdict.idle_before_close = round(close.ts - max(before), 6) if before else None
+        return verdict
     if error.code in ACCESS_REFUSAL_CODES or (
         error.phase == "authentication" and error.code not in FATAL_ERROR_CODES
     ):

@@ -15,6 +15,7 @@ from mysqlwire.protocol import events as ev
 from mysqlwire.protocol.commands import command_name
 from mysqlwire.protocol.constants import CLIENT, SIDE_NAMES
 from mysqlwire.protocol.error_codes import (
+    IDLE_TIMEOUT_CODE,
     MAX_ALLOWED_PACKET_CODES,
     error_label,
 )
@@ -239,7 +240,11 @@ class ConnectionRecorder:
         )
         state = f" ({event.sql_state})" if event.sql_state else ""
         detail = f"ERR {error_label(event.code)}{state} {context}: {event.message}".strip()
-        fatal = event.code in FATAL_ERROR_CODES or event.phase in ("greeting", "authentication")
+        # A server that closes on this error makes it an error; the idle timeout (4031) is a
+        # warning, as is the same timeout where the server says nothing (MariaDB).
+        fatal = event.code != IDLE_TIMEOUT_CODE and (
+            event.code in FATAL_ERROR_CODES or event.phase in ("greeting", "authentication")
+        )
         self.add(
             finding("mysql_error", event.frame, event.ts, detail, "error" if fatal else "warning")
         )
@@ -338,6 +343,12 @@ class ConnectionRecorder:
                 f"{event.algorithm} compressed protocol ({how})",
             )
         )
+
+    def _tls_detected(self, event: ev.TlsDetected) -> None:
+        self.tls = True
+        self.authenticated = True  # whatever happened before is out of sight
+        if self.tls_frame is None:
+            self.tls_frame, self.tls_ts = event.frame, event.ts
 
     def _tls_version(self, event: ev.TlsVersion) -> None:
         self.tls_version = event.version
@@ -549,6 +560,7 @@ HANDLERS = {
     ev.Resynchronised: ConnectionRecorder._resynchronised,
     ev.MidStreamStart: ConnectionRecorder._mid_stream,
     ev.CompressionStarted: ConnectionRecorder._compression,
+    ev.TlsDetected: ConnectionRecorder._tls_detected,
     ev.TlsVersion: ConnectionRecorder._tls_version,
     ev.TlsAlert: ConnectionRecorder._tls_alert,
     ev.NotMySQL: ConnectionRecorder._not_mysql,
