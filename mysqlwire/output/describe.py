@@ -102,6 +102,7 @@ DESCRIBERS: dict[type, Describer] = {
     ),
     ev.TlsRecord: lambda e: ("tls_record", f"type {e.content_type} length {e.length}"),
     ev.TlsDetected: lambda e: ("tls", e.reason),
+    ev.Undecodable: lambda e: ("UNDECODABLE", f"{e.size} bytes: {e.reason}"),
     ev.TlsVersion: lambda e: ("tls_version", e.version),
     ev.TlsAlert: lambda e: (
         "tls_alert",

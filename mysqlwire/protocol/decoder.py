@@ -233,6 +233,7 @@ class MySQLDecoder:
         """Both streams ended (connection closed or capture over): report what was left open."""
         for side in (CLIENT, SERVER):
             self._report_incomplete(side, frame, ts, reset=False)
+        synchronise.undecodable_at_end(self, frame, ts)
         command_phase.abandon_all(self, frame, ts, outcome="no_reply")
 
     def next_event(self) -> Event | object:

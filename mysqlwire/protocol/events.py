@@ -341,6 +341,14 @@ class Resynchronised(Event):
 
 
 @dataclass(slots=True, kw_only=True)
+class Undecodable(Event):
+    """`size` bytes of this side never found a packet boundary before the stream ended."""
+
+    size: int
+    reason: str
+
+
+@dataclass(slots=True, kw_only=True)
 class MidStreamStart(Event):
     """The capture began after the connection's start; `inferred` says what was guessed so
     far (a copy: what is inferred later, such as DEPRECATE_EOF from the first result set, is in

@@ -40,6 +40,7 @@ from mysqlwire.protocol.events import (
     NotMySQL,
     Resynchronised,
     TlsDetected,
+    Undecodable,
 )
 from mysqlwire.protocol.phases import Phase, Transport
 from mysqlwire.protocol.tls import APPLICATION_DATA, RECORD_TYPES, TlsRecordReader
@@ -186,7 +187,14 @@ def _find_footing(conn: MySQLDecoder, side: int, data: bytes, frame: int, ts: fl
     if start is None:
         conn.skipped[side] += len(data)
         conn.unsynced_chunks += 1
-        if conn.unsynced_chunks >= GIVE_UP_CHUNKS and not any(conn.decoded_packets):
+        # A connection seen from its start had its chance at the greeting; mid-stream, the
+        # capture may have begun inside a long transfer (a 16 MB query, a big result), so
+        # keep looking until the end: `undecodable_at_end` settles it then.
+        if (
+            conn.start_seen
+            and conn.unsynced_chunks >= GIVE_UP_CHUNKS
+            and not any(conn.decoded_packets)
+        ):
             reason = f"no MySQL packet boundary found in {conn.unsynced_chunks} segments"
             not_mysql(conn, side, frame, ts, reason)
         return
@@ -268,6 +276,32 @@ def resynchronised(conn: MySQLDecoder, side: int, frame: int, ts: float, reason:
     conn.skipped[side] = 0
     if skipped:
         conn.emit(Resynchronised(side=side, frame=frame, ts=ts, skipped=skipped, reason=reason))
+
+
+def undecodable_at_end(conn: MySQLDecoder, frame: int, ts: float) -> None:
+    """The streams ended: account for every byte that never found a packet boundary.
+
+    When nothing at all was framed and another protocol's first bytes explain the stream, it
+    is not MySQL. Otherwise the bytes are reported as undecodable: the capture began inside a
+    long transfer (a 16 MB query, the replies to commands sent before it began), or they are
+    unknown bytes on the MySQL port."""
+    if conn.phase is Phase.NOT_MYSQL or not any(conn.skipped):
+        return
+    if not any(conn.decoded_packets):
+        for side in (CLIENT, SERVER):
+            first = conn.first_bytes[side]
+            if first and midstream.guess_protocol(first, from_client=side == CLIENT) != "unknown":
+                not_mysql(conn, side, frame, ts, "its first bytes are another protocol's")
+                return
+    for side in (CLIENT, SERVER):
+        if conn.skipped[side]:
+            reason = "no MySQL packet boundary found before the end"
+            if side == SERVER and conn.mid_stream and conn.decoded_packets[CLIENT]:
+                reason += " (replies to commands sent before the capture began)"
+            conn.emit(
+                Undecodable(side=side, frame=frame, ts=ts, size=conn.skipped[side], reason=reason)
+            )
+            conn.skipped[side] = 0
 
 
 def not_mysql(

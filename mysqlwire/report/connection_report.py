@@ -344,6 +344,17 @@ class ConnectionRecorder:
             )
         )
 
+    def _undecodable(self, event: ev.Undecodable) -> None:
+        self.add(
+            finding(
+                "undecodable",
+                event.frame,
+                event.ts,
+                f"{event.size:,} {SIDE_NAMES[event.side]} bytes could not be framed: "
+                f"{event.reason}",
+            )
+        )
+
     def _tls_detected(self, event: ev.TlsDetected) -> None:
         self.tls = True
         self.authenticated = True  # whatever happened before is out of sight
@@ -561,6 +572,7 @@ HANDLERS = {
     ev.MidStreamStart: ConnectionRecorder._mid_stream,
     ev.CompressionStarted: ConnectionRecorder._compression,
     ev.TlsDetected: ConnectionRecorder._tls_detected,
+    ev.Undecodable: ConnectionRecorder._undecodable,
     ev.TlsVersion: ConnectionRecorder._tls_version,
     ev.TlsAlert: ConnectionRecorder._tls_alert,
     ev.NotMySQL: ConnectionRecorder._not_mysql,

@@ -41,6 +41,7 @@ FINDING_KINDS: dict[str, tuple[str, str]] = {
     "unexpected_packet": ("warning", "a well-formed packet with no place at that point"),
     "incomplete_packet": ("warning", "the stream ended inside a packet"),
     "capture_gap": ("warning", "bytes missing from the capture; what follows may be incomplete"),
+    "undecodable": ("warning", "bytes where no MySQL packet boundary could be found"),
     "mid_stream_start": ("info", "the capture began after the connection opened"),
     "tls": ("info", "TLS after SSLRequest: the contents are invisible"),
     "compressed": ("info", "the compressed protocol is in use"),
