@@ -62,7 +62,7 @@ DESCRIBERS: dict[type, Describer] = {
         f"affected {e.affected_rows} insert_id {e.last_insert_id} status "
         f"0x{e.status:04x} warnings {e.warnings}" + (f" {e.info}" if e.info else ""),
     ),
-    ev.Err: lambda e: (f"ERR {e.code}", f"{error_label(e.code)} {e.sql_state} {e.message}"),
+    ev.Err: lambda e: ("ERR", f"{error_label(e.code)} {e.sql_state} {e.message}"),
     ev.Eof: lambda e: ("EOF", f"status 0x{e.status:04x} warnings {e.warnings}"),
     ev.Progress: lambda e: (
         "progress",

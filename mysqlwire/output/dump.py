@@ -8,6 +8,7 @@ from typing import TextIO
 from capture import TcpFacts
 from mysqlwire.output.describe import describe, format_time_of_day, format_ts
 from mysqlwire.output.records import dumps
+from mysqlwire.output.schema import SCHEMA_VERSION
 from mysqlwire.protocol import events as ev
 from mysqlwire.protocol.constants import CLIENT, SIDE_NAMES
 
@@ -24,6 +25,7 @@ class DumpWriter:
         if self.jsonl:
             record: dict[str, object] = {
                 "type": "packet" if packet else "event",
+                "schema": SCHEMA_VERSION,
                 "frame": event.frame,
                 "ts": event.ts,
                 "conn_id": facts.conn_id,

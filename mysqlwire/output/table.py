@@ -40,7 +40,9 @@ def write_table(
         if r.not_mysql is None and (not only_problems or r.severity in ("warning", "error"))
     ]
     shown.sort(key=lambda r: (r.server, r.first_frame))
-    numbers = {id(r): i for i, r in enumerate(shown, 1)}
+    # Connections are numbered by conn_id (the frame of their first packet), as in dump and
+    # jsonl, so a number in this report finds the connection everywhere else.
+    numbers = {id(r): r.conn_id for r in shown}
     if not shown:
         out.write(
             "No connections to show"
@@ -150,7 +152,12 @@ def _write_findings(out: TextIO, reports: list[ConnectionReport], numbers: dict[
             for r in group
         )
         idles = [r.idle_before_close for r in group if r.idle_before_close is not None]
-        idle = f"; idle {min(idles):.3f}–{max(idles):.3f} s before the close" if idles else ""
+        if not idles:
+            idle = ""
+        elif min(idles) == max(idles):
+            idle = f"; idle {idles[0]:.3f} s before the close"
+        else:
+            idle = f"; idle {min(idles):.3f}–{max(idles):.3f} s before the close"
         commands = sorted({r.last_command for r in group if r.last_command})
         last = f"; last command {', '.join(commands)}" if commands else ""
         lines.append(

@@ -483,8 +483,9 @@ class ConnectionRecorder:
         if retransmitted:
             conflicting = [r for r in facts.retransmissions if r.conflicting]
             detail = (
-                f"{retransmitted} retransmitted segments ({facts.retransmitted_segments[C2S]}"
-                f" from the client, {facts.retransmitted_segments[S2C]} from the server)"
+                f"{retransmitted} retransmitted segment{'s' if retransmitted != 1 else ''} "
+                f"({facts.retransmitted_segments[C2S]} from the client, "
+                f"{facts.retransmitted_segments[S2C]} from the server)"
             )
             first = facts.retransmissions[0] if facts.retransmissions else None
             if conflicting:
