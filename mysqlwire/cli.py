@@ -7,9 +7,10 @@ unexpected internal error is reported in one line too, with a hint to file a bug
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TextIO
 
 import click
@@ -238,17 +239,56 @@ def _run(
     **kwargs: object,
 ) -> AnalysisResult:
     stats = CaptureStats()
-    try:
-        return analyze(
-            list(captures),
-            options,
-            on_report,
-            stats=stats,
-            stdin=sys.stdin.buffer if "-" in captures else None,
-            **kwargs,
-        )  # type: ignore[arg-type]
-    except CaptureError as exc:
-        raise UserError(str(exc)) from None
+    with _progress_bar(captures, options) as bar:
+        try:
+            return analyze(
+                list(captures),
+                options,
+                on_report,
+                stats=stats,
+                stdin=sys.stdin.buffer if "-" in captures else None,
+                **kwargs,
+            )  # type: ignore[arg-type]
+        except CaptureError as exc:
+            raise UserError(str(exc)) from None
+        finally:
+            del bar
+
+
+PROGRESS_MIN_BYTES = 64 << 20
+RECORD_OVERHEAD = 16  # a pcap record header; pcapng blocks are a little larger
+
+
+@contextlib.contextmanager
+def _progress_bar(captures: tuple[str, ...], options: AnalysisOptions) -> Iterator[object]:
+    """A progress bar on stderr for large uncompressed files, when stderr is a terminal."""
+    sizes = []
+    for path in captures:
+        try:
+            with open(path, "rb") as handle:
+                compressed = handle.read(4)[:2] in (b"\x1f\x8b", b"\x28\xb5")
+            sizes.append(-1 if compressed else os.path.getsize(path))
+        except OSError:
+            sizes.append(-1)
+    total = sum(sizes)
+    if not sys.stderr.isatty() or options.jobs > 1 or min(sizes) < 0 or total < PROGRESS_MIN_BYTES:
+        yield None
+        return
+    with click.progressbar(
+        length=total, file=sys.stderr, label="reading", show_eta=True, show_percent=True
+    ) as bar:
+        done = [0]
+
+        def advance(stats: CaptureStats) -> None:
+            position = min(total, stats.bytes + RECORD_OVERHEAD * stats.frames)
+            bar.update(position - done[0])
+            done[0] = position
+
+        options.progress = advance
+        try:
+            yield bar
+        finally:
+            options.progress = None
 
 
 def _require_mysql(result: AnalysisResult, options: AnalysisOptions) -> None:

@@ -41,7 +41,10 @@ def analyze_in_processes(
     for index in range(jobs):
         receiving, sending = context.Pipe(duplex=False)
         shard_options = dataclasses.replace(
-            options, jobs=1, tracker_options={**options.tracker_options, "shard": (index, jobs)}
+            options,
+            jobs=1,
+            progress=None,
+            tracker_options={**options.tracker_options, "shard": (index, jobs)},
         )
         process = context.Process(
             target=_work, args=(list(paths), shard_options, sending), daemon=True

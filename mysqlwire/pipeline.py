@@ -9,11 +9,19 @@ that knows both the capture layer and the decoder; each stays testable alone.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from capture import CaptureStats, Direction, StreamGap, TcpFacts, TcpTracker, open_frames
+from capture import (
+    CaptureStats,
+    Direction,
+    Frame,
+    StreamGap,
+    TcpFacts,
+    TcpTracker,
+    open_frames,
+)
 from capture.consumer import TrackedConnection
 from mysqlwire.protocol import MySQLDecoder
 from mysqlwire.protocol.constants import MAX_PAYLOAD
@@ -41,6 +49,8 @@ class AnalysisOptions:
     detail: bool = False  # one event per packet (dump)
     lean: bool = True  # no events for successful replies: the report does not need them
     jobs: int = 1  # processes sharing the connections (files only, not standard input)
+    # Called with the capture counters every PROGRESS_EVERY frames (a progress bar).
+    progress: Callable[[CaptureStats], None] | None = None
     tracker_options: dict[str, float] = field(default_factory=dict)
 
 
@@ -119,6 +129,19 @@ class AnalysisResult:
     summary: dict[str, object]
 
 
+PROGRESS_EVERY = 50_000
+
+
+def _reporting_progress(
+    frames: Iterator[Frame], stats: CaptureStats, progress: Callable[[CaptureStats], None]
+) -> Iterator[Frame]:
+    for count, frame in enumerate(frames, 1):
+        if not count % PROGRESS_EVERY:
+            progress(stats)
+        yield frame
+    progress(stats)
+
+
 def analyze(
     paths: Sequence[str | os.PathLike[str]],
     options: AnalysisOptions,
@@ -148,8 +171,11 @@ def analyze(
     tracker = TcpTracker(
         open_connection, stats, server_ports=options.server_ports, **options.tracker_options
     )
+    frames = open_frames(paths, stats, stdin=stdin)
+    if options.progress is not None:
+        frames = _reporting_progress(frames, stats, options.progress)
     try:
-        tracker.run(open_frames(paths, stats, stdin=stdin))
+        tracker.run(frames)
     except KeyboardInterrupt:
         # Ctrl-C ends the input (`tcpdump -w - | mysqlwire analyze -`), not the report.
         stats.warn(f"interrupted: the report covers the {stats.frames:,} frames read")
