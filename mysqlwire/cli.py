@@ -287,6 +287,7 @@ def _progress_bar(captures: tuple[str, ...], options: AnalysisOptions) -> Iterat
         options.progress = advance
         try:
             yield bar
+            bar.update(total - done[0])  # the file headers the estimate leaves out
         finally:
             options.progress = None
 
