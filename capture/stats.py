@@ -54,6 +54,7 @@ class CaptureStats:
     # Connections.
     connections: int = 0
     connections_evicted: int = 0
+    cut_by_snaplen: int = 0  # tracked frames whose TCP payload the snapshot length cut
     warnings: list[str] = field(default_factory=list)
 
     _runs: list[tuple[int, int]] = field(default_factory=list, repr=False)  # (frame, file)

@@ -277,6 +277,7 @@ class TcpTracker:
                 self.stats.malformed += 1
                 return
         else:  # the snapshot length cut the frame
+            self.stats.cut_by_snaplen += 1
             captured = len(data)
             missing = end - max(captured, payload_start)
             payload = data[payload_start:captured]

@@ -26,14 +26,14 @@ from mysqlwire.report.summary import SummaryBuilder
 BATCH = 256
 # Counters each process keeps for its own connections only; all others are the same in every
 # process, since each reads every frame.
-PER_SHARD_COUNTERS = ("connections", "connection_frames", "connections_evicted")
+PER_SHARD_COUNTERS = ("connections", "connection_frames", "connections_evicted", "cut_by_snaplen")
 
 
 def analyze_in_processes(
     paths: Sequence[str | os.PathLike[str]], options, on_report, stats: CaptureStats
 ):
     """`pipeline.analyze` with `options.jobs` processes; fills `stats` in place."""
-    from mysqlwire.pipeline import AnalysisResult
+    from mysqlwire.pipeline import AnalysisResult, warn_about_snaplen
 
     jobs = options.jobs
     context = multiprocessing.get_context("fork")
@@ -71,6 +71,7 @@ def analyze_in_processes(
                 process.terminate()
             process.join()
     merged = merge_stats(finals)
+    warn_about_snaplen(merged)
     for field in dataclasses.fields(CaptureStats):
         setattr(stats, field.name, getattr(merged, field.name))
     return AnalysisResult(stats, summary.result())

@@ -180,4 +180,13 @@ def analyze(
         # Ctrl-C ends the input (`tcpdump -w - | mysqlwire analyze -`), not the report.
         stats.warn(f"interrupted: the report covers the {stats.frames:,} frames read")
     tracker.finish()
+    warn_about_snaplen(stats)
     return AnalysisResult(stats, summary.result())
+
+
+def warn_about_snaplen(stats: CaptureStats) -> None:
+    if stats.cut_by_snaplen:
+        stats.warn(
+            f"{stats.cut_by_snaplen:,} frames were cut by the capture's snapshot length: "
+            "their missing bytes are reported as capture gaps (capture with tcpdump -s 0)"
+        )

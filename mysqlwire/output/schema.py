@@ -82,6 +82,7 @@ def capture_record(stats: CaptureStats) -> dict[str, object]:
         "unsupported_link_types": {str(k): v for k, v in stats.unsupported_linktype.items()},
         "interface_drops": stats.interface_drops,
         "connections_evicted": stats.connections_evicted,
+        "frames_cut_by_snaplen": stats.cut_by_snaplen,
         "warnings": stats.warnings,
     }
 

@@ -86,6 +86,7 @@ CAPTURE_FIELDS = {
     "unsupported_link_types",
     "interface_drops",
     "connections_evicted",
+    "frames_cut_by_snaplen",
     "warnings",
 }
 DUMP_FIELDS = {
