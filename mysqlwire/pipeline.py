@@ -111,6 +111,8 @@ class ConnectionAnalysis:
         return direction
 
     def _drain(self) -> None:
+        if not self.decoder.pending:
+            return
         events = self.decoder.events()
         if not events:
             return

@@ -338,8 +338,10 @@ def read_server_packet(conn: MySQLDecoder, side: int, packet: LogicalPacket) -> 
         _unsolicited(conn, side, packet)
         return
     ex = conn.exchanges[0]
-    payload = packet.payload
-    if _is_idle_timeout(payload):  # sent with sequence 0 whatever was outstanding
+    if packet.seq == ex.next_seq and packet.seq_break is None:  # the common case, inline
+        ex.alt_seq = None
+        ex.next_seq = (packet.last_seq + 1) & 0xFF
+    elif _is_idle_timeout(packet.payload):  # sent with sequence 0 whatever was outstanding
         ex.advance(packet)
     else:
         ex.accept(conn, side, packet)

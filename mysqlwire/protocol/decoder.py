@@ -90,6 +90,13 @@ READERS: dict[tuple[int, Phase], Reader] = {
     (SERVER, Phase.NOT_MYSQL): connection_phase.read_unexpected,
 }
 
+# The same table by phase, for the per-packet lookup (no tuple to build): [client, server].
+READERS_BY_PHASE: dict[Phase, tuple[Reader, Reader]] = {
+    phase: (READERS[(CLIENT, phase)], READERS[(SERVER, phase)])
+    for phase in Phase
+    if (CLIENT, phase) in READERS and (SERVER, phase) in READERS
+}
+
 PARSE_ERRORS = (IndexError, Truncated, ValueError, KeyError, struct.error, UnicodeError)
 
 
@@ -124,7 +131,7 @@ class MySQLDecoder:
         self.compressed_framers: list[CompressedFramer | None] = [None, None]
         self.tls_readers: list[TlsRecordReader | None] = [None, None]
         self.tls_resync = [False, False]
-        self._events: deque[Event] = deque()
+        self.pending: deque[Event] = deque()  # events not yet taken
         # negotiated state
         self.server_capabilities = 0
         self.client_capabilities = 0
@@ -165,7 +172,8 @@ class MySQLDecoder:
             return
         transport = self.transport[side]
         if transport is Transport.PLAIN:
-            self._feed_plain(side, data, frame, ts)
+            self._framers[side].receive(data, frame, ts)
+            self._drain_plain(side)
         elif transport is Transport.UNSYNCED:
             self._feed_unsynced(side, data, frame, ts)
         elif transport is Transport.COMPRESSED:
@@ -238,20 +246,20 @@ class MySQLDecoder:
 
     def next_event(self) -> Event | object:
         """The next event, or NEED_DATA when everything fed so far has been decoded."""
-        if self._events:
-            return self._events.popleft()
+        if self.pending:
+            return self.pending.popleft()
         return NEED_DATA
 
     def events(self) -> list[Event]:
         """Every pending event, in order."""
-        out = list(self._events)
-        self._events.clear()
+        out = list(self.pending)
+        self.pending.clear()
         return out
 
     # --- used by the readers ---------------------------------------------------------
 
     def emit(self, event: Event) -> None:
-        self._events.append(event)
+        self.pending.append(event)
 
     def evidence(self, side: int, packet: LogicalPacket) -> dict[str, object]:
         return {
@@ -530,7 +538,7 @@ class MySQLDecoder:
     def _dispatch(self, side: int, packet: LogicalPacket) -> None:
         self.decoded_packets[side] += 1
         try:
-            READERS[(side, self.phase)](self, side, packet)
+            READERS_BY_PHASE[self.phase][side](self, side, packet)
         except PARSE_ERRORS as exc:
             self.emit(MalformedPacket(**self.evidence(side, packet), reason=describe(exc, packet)))
         if packet.wire_packets > 1 or packet.size >= self.large_packet_threshold:

@@ -27,6 +27,7 @@ class LogicalPacket:
         "end_frame",
         "end_ts",
         "frame",
+        "incomplete",
         "last_seq",
         "missing",
         "payload",
@@ -64,16 +65,13 @@ class LogicalPacket:
         self.seq_break = seq_break
         # payload bytes a capture gap took out of the packet; `payload` then ends at the hole
         self.missing = missing
+        # `payload` is not the whole packet: capped by the retain limit, or cut by a gap
+        self.incomplete = len(payload) < size
 
     @property
     def capped(self) -> bool:
         """Only part of an intact packet was kept (the retain limit)."""
         return not self.missing and len(self.payload) < self.size
-
-    @property
-    def incomplete(self) -> bool:
-        """`payload` is not the whole packet: capped, or cut by a capture gap."""
-        return len(self.payload) < self.size
 
     def __repr__(self) -> str:
         return (

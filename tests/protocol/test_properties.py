@@ -280,7 +280,7 @@ RETAIN = 2048
 
 def retained(decoder: MySQLDecoder) -> dict[str, int]:
     """What the decoder holds besides its event queue, by kind."""
-    held = {"events": len(decoder._events), "exchanges": len(decoder.exchanges)}
+    held = {"events": len(decoder.pending), "exchanges": len(decoder.exchanges)}
     for side in (CLIENT, SERVER):
         framer = decoder._framers[side]
         held[f"plain{side}"] = len(framer._buf) - framer._pos + len(framer._head) + framer._kept
