@@ -490,8 +490,31 @@ def _result_set_header(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex:
     if metadata and count:
         ex.columns_left = count
         ex.state = ReplyState.COLUMNS
+        if not conn.detail:  # the definitions that follow in this chunk: pass over them
+            ex.columns_left -= _skip_following(conn, side, ex, count)[0]
+            if ex.columns_left <= 0:
+                _columns_done(conn, side, ex)
+    elif conn.deprecate_eof:
+        _enter_rows(conn, side, ex)
     else:
-        ex.state = ReplyState.ROWS if conn.deprecate_eof else ReplyState.COLUMNS_EOF
+        ex.state = ReplyState.COLUMNS_EOF
+
+
+def _columns_done(conn: MySQLDecoder, side: int, ex: Exchange) -> None:
+    if conn.deprecate_eof:
+        _enter_rows(conn, side, ex)
+    else:
+        ex.state = ReplyState.COLUMNS_EOF
+
+
+def _enter_rows(conn: MySQLDecoder, side: int, ex: Exchange) -> None:
+    """Rows follow: without detail, pass over those already in this chunk at once."""
+    ex.state = ReplyState.ROWS
+    if not conn.detail:
+        rows, size = _skip_following(conn, side, ex, 1 << 30)
+        ex.rows += rows
+        ex.set_rows += rows
+        ex.set_row_bytes += size
 
 
 def _read_columns(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchange) -> None:
@@ -504,7 +527,7 @@ def _read_columns(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exch
     elif ex.columns_left > 0:
         ex.columns_left -= _skip_following(conn, side, ex, ex.columns_left)[0]
     if ex.columns_left <= 0:
-        ex.state = ReplyState.ROWS if conn.deprecate_eof else ReplyState.COLUMNS_EOF
+        _columns_done(conn, side, ex)
         if ex.code in BINARY_ROW_COMMANDS and ex.statement_id is not None and conn.detail:
             statement = conn.statements.get(ex.statement_id)
             if statement is not None and ex.column_types is not None:
@@ -535,7 +558,7 @@ def _read_columns_eof(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: 
         if status & SERVER_STATUS_CURSOR_EXISTS and ex.code in BINARY_ROW_COMMANDS:
             _finish(conn, packet, ex, "cursor_opened")  # rows will come with COM_STMT_FETCH
         else:
-            ex.state = ReplyState.ROWS
+            _enter_rows(conn, side, ex)
         return
     if first == ERR_HEADER:
         _error(conn, side, packet, ex)

@@ -43,10 +43,13 @@ class Reply(Enum):
 
 
 class ArgumentContext:
-    """What argument readers may consult: negotiated capabilities and prepared statements."""
+    """What argument readers may consult: negotiated capabilities, prepared statements, and
+    whether SQL text is wanted at all (a lean decoder, whose events only feed verdicts, leaves
+    it undecoded: decoding a megabyte of query text is the costliest thing a command does)."""
 
     capabilities: int
     statements: StatementTable
+    keep_text: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +83,8 @@ def _query(payload: bytes, ctx: ArgumentContext) -> CommandArguments:
         if count:
             attributes, pos = _read_named_parameters(payload, pos, count)
     arguments = {"attributes": attributes} if attributes else None
-    return CommandArguments(query=text(payload[pos:]), arguments=arguments)
+    query = text(payload[pos:]) if ctx.keep_text else None
+    return CommandArguments(query=query, arguments=arguments)
 
 
 def _read_named_parameters(payload: bytes, pos: int, count: int) -> tuple[dict[str, object], int]:
@@ -194,7 +198,7 @@ def _register_slave(payload: bytes, ctx: ArgumentContext) -> CommandArguments:
 
 
 def _prepare(payload: bytes, ctx: ArgumentContext) -> CommandArguments:
-    return CommandArguments(query=text(payload[1:]))
+    return CommandArguments(query=text(payload[1:]) if ctx.keep_text else None)
 
 
 def _statement_only(payload: bytes, ctx: ArgumentContext) -> CommandArguments:

@@ -122,6 +122,7 @@ class MySQLDecoder:
         `large_packet_threshold`: packets of this size or more get a `LargePacket` event."""
         self.detail = detail
         self.replies = detail or not lean  # emit the events that describe each reply
+        self.keep_text = self.replies  # decode SQL text (commands.ArgumentContext)
         self.large_packet_threshold = large_packet_threshold
         self.start_seen = start_seen
         self.retain_limit = retain_limit
