@@ -18,9 +18,10 @@ import click
 from capture import CaptureError, CaptureStats
 from mysqlwire.cli_options import (
     EXIT_FINDINGS,
-    PortType,
-    SizeType,
     UserError,
+    max_allowed_packet_option,
+    only_problems_option,
+    port_option,
     server_ports,
 )
 from mysqlwire.errorlog import ErrorLog, ErrorLogUnreadable, read_error_log
@@ -30,7 +31,7 @@ from mysqlwire.output.dump import DumpWriter
 from mysqlwire.output.records import JsonlWriter, write_json
 from mysqlwire.output.table import write_table
 from mysqlwire.pipeline import AnalysisOptions, AnalysisResult, analyze
-from mysqlwire.report.connection_report import DEFAULT_MAX_ALLOWED_PACKET, ConnectionReport
+from mysqlwire.report.connection_report import ConnectionReport
 from mysqlwire.report.findings import SEVERITY_RANK
 
 
@@ -64,14 +65,6 @@ def main() -> None:
 
 
 capture_argument = click.argument("captures", nargs=-1, required=True, metavar="CAPTURE...")
-port_option = click.option(
-    "--port",
-    "-p",
-    "ports",
-    multiple=True,
-    type=PortType(),
-    help="Server port (repeatable; default 3306; 'any' tracks every TCP connection).",
-)
 
 
 @main.command("analyze")
@@ -85,16 +78,8 @@ port_option = click.option(
     show_default=True,
     help="Output format (jsonl/json: see docs/jsonl-schema.md).",
 )
-@click.option(
-    "--max-allowed-packet",
-    type=SizeType(),
-    default=DEFAULT_MAX_ALLOWED_PACKET,
-    show_default="64MiB",
-    help="Flag logical packets larger than this.",
-)
-@click.option(
-    "--only-problems", is_flag=True, help="Show only connections with a warning or an error."
-)
+@max_allowed_packet_option
+@only_problems_option
 @click.option(
     "--fail-on",
     type=click.Choice(["error", "warning", "never"]),

@@ -11,6 +11,8 @@ from typing import TextIO
 
 import click
 
+from mysqlwire.report.connection_report import DEFAULT_MAX_ALLOWED_PACKET
+
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 SIZE_UNITS = {
@@ -74,3 +76,25 @@ def server_ports(ports: tuple[int, ...]) -> frozenset[int] | None:
     if 0 in ports:
         return None  # 'any': every TCP connection, MySQL recognised by its greeting
     return frozenset(ports)
+
+
+# --- options more than one command takes ----------------------------------------------------
+
+port_option = click.option(
+    "--port",
+    "-p",
+    "ports",
+    multiple=True,
+    type=PortType(),
+    help="Server port (repeatable; default 3306; 'any' tracks every TCP connection).",
+)
+only_problems_option = click.option(
+    "--only-problems", is_flag=True, help="Show only connections with a warning or an error."
+)
+max_allowed_packet_option = click.option(
+    "--max-allowed-packet",
+    type=SizeType(),
+    default=DEFAULT_MAX_ALLOWED_PACKET,
+    show_default="64MiB",
+    help="Flag logical packets larger than this.",
+)

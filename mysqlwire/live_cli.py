@@ -23,7 +23,14 @@ from capture.live import (
     RotatingPcapWriter,
     default_filter,
 )
-from mysqlwire.cli_options import PortType, SizeType, UserError, server_ports
+from mysqlwire.cli_options import (
+    SizeType,
+    UserError,
+    max_allowed_packet_option,
+    only_problems_option,
+    port_option,
+    server_ports,
+)
 from mysqlwire.live import (
     DEFAULT_INTERVAL,
     DEFAULT_LINGER,
@@ -38,7 +45,6 @@ from mysqlwire.live import (
     stream_is_tty,
 )
 from mysqlwire.pipeline import AnalysisOptions
-from mysqlwire.report.connection_report import DEFAULT_MAX_ALLOWED_PACKET
 
 
 @click.command("live")
@@ -49,14 +55,7 @@ from mysqlwire.report.connection_report import DEFAULT_MAX_ALLOWED_PACKET
     metavar="IFACE",
     help="Interface to capture on ('any' for all of them; 'lo' for local clients).",
 )
-@click.option(
-    "--port",
-    "-p",
-    "ports",
-    multiple=True,
-    type=PortType(),
-    help="Server port (repeatable; default 3306; 'any' tracks every TCP connection).",
-)
+@port_option
 @click.option(
     "--bpf",
     metavar="EXPR",
@@ -70,9 +69,7 @@ from mysqlwire.report.connection_report import DEFAULT_MAX_ALLOWED_PACKET
     show_default=True,
     help="text: one line per connection; jsonl: the records of analyze --format jsonl.",
 )
-@click.option(
-    "--only-problems", is_flag=True, help="Show only connections with a warning or an error."
-)
+@only_problems_option
 @click.option(
     "--interval",
     type=click.FloatRange(min=0),
@@ -151,13 +148,7 @@ from mysqlwire.report.connection_report import DEFAULT_MAX_ALLOWED_PACKET
     help="When run as root, become this user once the capture and files are open "
     "(like tcpdump -Z; 'root' keeps root).",
 )
-@click.option(
-    "--max-allowed-packet",
-    type=SizeType(),
-    default=DEFAULT_MAX_ALLOWED_PACKET,
-    show_default="64MiB",
-    help="Flag logical packets larger than this.",
-)
+@max_allowed_packet_option
 @click.option(
     "--color",
     type=click.Choice(["auto", "always", "never"]),

@@ -281,35 +281,28 @@ class MySQLDecoder:
         not hold the inner sequence to the rule there. True when an error was reported."""
         if self.transport[side] is Transport.COMPRESSED:
             return False
-        got = packet.seq
-        if got != expected and got != tolerated:
-            self.emit(
-                SequenceError(
-                    side=side,
-                    frame=packet.frame,
-                    ts=packet.ts,
-                    expected=expected,
-                    got=got,
-                    compressed=False,
-                    driver_error=driver_error(side, expected, got),
-                )
-            )
+        if packet.seq != expected and packet.seq != tolerated:
+            self._sequence_error(side, packet.frame, packet.ts, expected, packet.seq)
             return True
-        if packet.seq_break is not None:
-            want, got = packet.seq_break
-            self.emit(
-                SequenceError(
-                    side=side,
-                    frame=packet.end_frame,
-                    ts=packet.end_ts,
-                    expected=want,
-                    got=got,
-                    compressed=False,
-                    driver_error=driver_error(side, want, got),
-                )
-            )
+        if packet.seq_break is not None:  # between the wire packets of a split packet
+            self._sequence_error(side, packet.end_frame, packet.end_ts, *packet.seq_break)
             return True
         return False
+
+    def _sequence_error(
+        self, side: int, frame: int, ts: float, expected: int, got: int, compressed: bool = False
+    ) -> None:
+        self.emit(
+            SequenceError(
+                side=side,
+                frame=frame,
+                ts=ts,
+                expected=expected,
+                got=got,
+                compressed=compressed,
+                driver_error=driver_error(side, expected, got),
+            )
+        )
 
     def set_capabilities(self, client: int) -> None:
         self.client_capabilities = client
@@ -442,17 +435,7 @@ class MySQLDecoder:
         else:
             expected = self.compressed_next if in_packet else 0
         if header.seq != expected:
-            self.emit(
-                SequenceError(
-                    side=side,
-                    frame=header.frame,
-                    ts=header.ts,
-                    expected=expected,
-                    got=header.seq,
-                    compressed=True,
-                    driver_error=driver_error(side, expected, header.seq),
-                )
-            )
+            self._sequence_error(side, header.frame, header.ts, expected, header.seq, True)
         self.compressed_next = (header.seq + 1) & 0xFF
         if owner is not None:
             owner.compressed_next = self.compressed_next
