@@ -308,7 +308,7 @@ def _command(conn: MySQLDecoder, side: int, packet: LogicalPacket) -> None:
     if len(conn.exchanges) >= MAX_OUTSTANDING:
         # Replies we cannot follow (the server side never resynchronised): do not let the
         # queue of commands waiting for them grow with the capture.
-        oldest = conn.exchanges.popleft()
+        oldest = conn.exchanges.pop(0)
         _finished(conn, oldest, packet.frame, packet.ts, "no_reply")
     conn.exchanges.append(exchange)
 
@@ -388,7 +388,7 @@ def _finish(
 ) -> None:
     """The reply to `ex` is complete with `packet`: pair them up."""
     if conn.exchanges and conn.exchanges[0] is ex:
-        conn.exchanges.popleft()
+        conn.exchanges.pop(0)
     _finished(conn, ex, packet.frame, packet.ts, outcome, error_code)
 
 
@@ -842,7 +842,7 @@ def awaiting_reply(conn: MySQLDecoder) -> Exchange | None:
 def abandon_all(conn: MySQLDecoder, frame: int, ts: float, outcome: str) -> None:
     """Close every outstanding exchange as `outcome` (the reply was lost or never came)."""
     while conn.exchanges:
-        _finished(conn, conn.exchanges.popleft(), frame, ts, outcome)
+        _finished(conn, conn.exchanges.pop(0), frame, ts, outcome)
 
 
 def _finished(

@@ -21,7 +21,6 @@ that falls inside the packet in progress costs its bytes, not the framing.
 from __future__ import annotations
 
 import struct
-from collections import deque
 from collections.abc import Callable
 
 from mysqlwire.protocol import command_phase, connection_phase, midstream, synchronise
@@ -103,6 +102,52 @@ PARSE_ERRORS = (IndexError, Truncated, ValueError, KeyError, struct.error, Unico
 class MySQLDecoder:
     """Decodes one MySQL connection. See the module docstring for the contract."""
 
+    # One object per connection: slots keep the per-connection footprint small.
+    __slots__ = (
+        "_framers",
+        "announced_mid_stream",
+        "awaiting_login",
+        "capabilities",
+        "client_capabilities",
+        "compressed_framers",
+        "compressed_next",
+        "compression",
+        "database",
+        "decoded_packets",
+        "deprecate_eof",
+        "detail",
+        "exchanges",
+        "first_bytes",
+        "held",
+        "inferred",
+        "keep_text",
+        "large_packet_threshold",
+        "last_tls_record",
+        "login",
+        "mid_stream",
+        "opaque_bytes",
+        "pending",
+        "phase",
+        "quit_sent",
+        "replies",
+        "retain_limit",
+        "server_capabilities",
+        "server_version",
+        "skipped",
+        "start_seen",
+        "statements",
+        "thread_id",
+        "tls",
+        "tls_readers",
+        "tls_records",
+        "tls_resync",
+        "tls_version",
+        "transport",
+        "unsynced_chunks",
+        "user",
+        "x_protocol_hints",
+    )
+
     def __init__(
         self,
         *,
@@ -132,7 +177,7 @@ class MySQLDecoder:
         self.compressed_framers: list[CompressedFramer | None] = [None, None]
         self.tls_readers: list[TlsRecordReader | None] = [None, None]
         self.tls_resync = [False, False]
-        self.pending: deque[Event] = deque()  # events not yet taken
+        self.pending: list[Event] = []  # events not yet taken
         # negotiated state
         self.server_capabilities = 0
         self.client_capabilities = 0
@@ -150,7 +195,7 @@ class MySQLDecoder:
         self.inferred: dict[str, object] = {}
         self.statements = StatementTable()
         self.login = Exchange.for_login()
-        self.exchanges: deque[Exchange] = deque()
+        self.exchanges: list[Exchange] = []  # oldest first; rarely more than one
         self.compressed_next = 0  # the compressed sequence id the next packet should carry
         # bookkeeping for synchronisation and the "not MySQL" decision (synchronise.py)
         self.unsynced_chunks = 0
@@ -248,13 +293,13 @@ class MySQLDecoder:
     def next_event(self) -> Event | object:
         """The next event, or NEED_DATA when everything fed so far has been decoded."""
         if self.pending:
-            return self.pending.popleft()
+            return self.pending.pop(0)
         return NEED_DATA
 
     def events(self) -> list[Event]:
         """Every pending event, in order."""
-        out = list(self.pending)
-        self.pending.clear()
+        out = self.pending
+        self.pending = []
         return out
 
     # --- used by the readers ---------------------------------------------------------

@@ -7,7 +7,7 @@ conversation itself. `finish(facts)` runs the close classifier and returns the r
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass, field
 
 from capture.facts import C2S, S2C, Direction, TcpFacts
@@ -107,10 +107,44 @@ def _rank(severity: str) -> int:
 class ConnectionRecorder:
     """Consumes one connection's decoder events; `finish` turns them into a report."""
 
+    __slots__ = (
+        "activity",
+        "authenticated",
+        "client_name",
+        "commands",
+        "compression",
+        "database",
+        "error_codes",
+        "error_count",
+        "evidence_commands",
+        "finding_counts",
+        "findings",
+        "greeting_seen",
+        "incomplete",
+        "largest_client_packet",
+        "last_error",
+        "max_allowed_packet",
+        "mid_stream",
+        "not_mysql",
+        "packet_refusal",
+        "program_name",
+        "quit_frame",
+        "quit_ts",
+        "server_version",
+        "thread_id",
+        "tls",
+        "tls_alerts",
+        "tls_frame",
+        "tls_ts",
+        "tls_version",
+        "user",
+    )
+
     def __init__(self, max_allowed_packet: int = DEFAULT_MAX_ALLOWED_PACKET) -> None:
         self.max_allowed_packet = max_allowed_packet
-        self.evidence_commands: deque[CommandSpan] = deque(maxlen=RECENT)
-        self.activity: deque[tuple[int, float]] = deque(maxlen=RECENT)
+        # Short lists trimmed by hand: a deque costs more memory than a few list slots.
+        self.evidence_commands: list[CommandSpan] = []
+        self.activity: list[tuple[int, float]] = []
         self.findings: list[Finding] = []
         self.finding_counts: Counter[str] = Counter()
         self.error_codes: list[int] = []
@@ -143,7 +177,10 @@ class ConnectionRecorder:
 
     def record(self, event: ev.Event) -> None:
         if isinstance(event, ev.PacketEvent):
-            self.activity.append((event.frame, event.ts))
+            activity = self.activity
+            activity.append((event.frame, event.ts))
+            if len(activity) > RECENT:
+                del activity[0]
             if event.side == CLIENT and event.size > self.largest_client_packet:
                 self.largest_client_packet = event.size
         handler = HANDLERS.get(type(event))
@@ -192,6 +229,8 @@ class ConnectionRecorder:
 
     def _command_finished(self, event: ev.CommandFinished) -> None:
         self.activity.append((event.frame, event.ts))  # the reply's last packet
+        if len(self.activity) > RECENT:
+            del self.activity[0]
         for span in reversed(self.evidence_commands):
             if span.frame == event.started_frame:
                 if event.outcome not in ("no_reply", "gap"):
@@ -254,6 +293,8 @@ class ConnectionRecorder:
     def _command(self, event: ev.Command) -> None:
         self.commands += 1
         self.evidence_commands.append(CommandSpan(event.name, event.frame, event.ts))
+        if len(self.evidence_commands) > RECENT:
+            del self.evidence_commands[0]
         if event.code == 0x01:  # COM_QUIT
             self.quit_frame, self.quit_ts = event.frame, event.ts
         malformed = event.arguments.get("malformed")
