@@ -1,229 +1,65 @@
-"""Readers for the command phase: client commands and the server's replies to them.
+"""Readers for the command phase: the client's commands, and where each server packet goes.
 
-A command opens an `Exchange` (the request/response pair, with the sequence ids it shares); the
-server's packets are read by `REPLY_READERS[exchange.state]` until the reply is complete, at
-which point `CommandFinished` pairs them up. Commands may be pipelined: replies go to the
-oldest outstanding exchange. Without `detail`, rows and column definitions are counted, not
-turned into events: that is the analyzer's hot path.
+A client packet is a new command, or data its exchange waits for (a LOCAL INFILE upload,
+authentication for COM_CHANGE_USER). A server packet goes to the oldest outstanding exchange,
+whose state picks the reader (`reply_states.REPLY_READERS`); with nothing outstanding it is an
+idle-timeout ERR or noise. The command table itself is `commands.py`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from enum import Enum
 from typing import TYPE_CHECKING
 
-from mysqlwire.protocol.binary_values import read_binary_row
 from mysqlwire.protocol.commands import (
     BINARY_ROW_COMMANDS,
     COM_QUERY,
     COM_QUIT,
     COM_STMT_CLOSE,
-    COM_STMT_EXECUTE,
     COMMANDS,
     CommandArguments,
     Reply,
     unknown_command,
 )
 from mysqlwire.protocol.connection_phase import (
-    CLIENT_TURN_STEPS,
     handle_client_auth,
-    handle_server_auth,
     read_unexpected,
 )
 from mysqlwire.protocol.constants import (
     CLIENT,
-    CLIENT_OPTIONAL_RESULTSET_METADATA,
     CLIENT_QUERY_ATTRIBUTES,
-    EOF_HEADER,
     ERR_HEADER,
-    LOCAL_INFILE_HEADER,
-    MARIADB_CLIENT_CACHE_METADATA,
-    MAX_PAYLOAD,
-    OK_HEADER,
-    PROGRESS_ERROR_CODE,
-    SERVER,
-    SERVER_MORE_RESULTS_EXISTS,
-    SERVER_STATUS_CURSOR_EXISTS,
 )
 from mysqlwire.protocol.error_codes import IDLE_TIMEOUT_CODE
 from mysqlwire.protocol.events import (
-    BinlogEvent,
-    ColumnDefinition,
     Command,
-    CommandFinished,
-    Eof,
     Err,
     LocalInfileData,
     LocalInfileEnd,
-    LocalInfileRequest,
     MalformedPacket,
-    Ok,
-    Progress,
-    ResultSetEnd,
-    ResultSetHeader,
-    Row,
-    StmtPrepareOk,
-    TextReply,
     UnexpectedPacket,
+)
+from mysqlwire.protocol.exchange import (
+    INITIAL_STATE,
+    MAX_OUTSTANDING,
+    Exchange,
+    ReplyState,
+    finished,
 )
 from mysqlwire.protocol.midstream import query_has_attributes
 from mysqlwire.protocol.phases import Phase
 from mysqlwire.protocol.replies import (
-    parse_column_definition,
-    parse_eof,
     parse_err,
-    parse_ok,
-    parse_progress,
-    parse_text_row,
 )
-from mysqlwire.protocol.statements import PreparedStatement
-from mysqlwire.protocol.wire import Truncated, lenenc_int, text, uint
+from mysqlwire.protocol.reply_states import REPLY_READERS
+from mysqlwire.protocol.wire import Truncated
 
 if TYPE_CHECKING:
     from mysqlwire.protocol.decoder import MySQLDecoder
     from mysqlwire.protocol.framing import LogicalPacket
 
-MAX_OUTSTANDING = 1024  # commands awaiting a reply; pipelining real clients do stays far below
-EOF_PACKET_MAX = 5  # an EOF packet is 5 bytes (1 before 4.1); an OK with a 0xFE header is >= 7
+
+# Failures reading a command's arguments: the command is still reported, marked malformed.
 PARSE_ERRORS = (IndexError, Truncated, ValueError, KeyError, UnicodeError)
-BINLOG_PACKET_MIN = 20  # the OK byte and the 19-byte event header
-COM_INIT_DB = 0x02
-COM_RESET_CONNECTION = 0x1F
-BINLOG_EVENT_NAMES = {
-    2: "QUERY_EVENT",
-    4: "ROTATE_EVENT",
-    15: "FORMAT_DESCRIPTION_EVENT",
-    16: "XID_EVENT",
-    19: "TABLE_MAP_EVENT",
-    23: "WRITE_ROWS_EVENT_V1",
-    24: "UPDATE_ROWS_EVENT_V1",
-    25: "DELETE_ROWS_EVENT_V1",
-    27: "HEARTBEAT_LOG_EVENT",
-    30: "WRITE_ROWS_EVENT",
-    31: "UPDATE_ROWS_EVENT",
-    32: "DELETE_ROWS_EVENT",
-    33: "GTID_LOG_EVENT",
-    35: "PREVIOUS_GTIDS_LOG_EVENT",
-    160: "ANNOTATE_ROWS_EVENT",
-    161: "BINLOG_CHECKPOINT_EVENT",
-    162: "GTID_EVENT",
-    163: "GTID_LIST_EVENT",
-}
-
-
-class ReplyState(Enum):
-    __hash__ = object.__hash__  # identity, as Phase: looked up for every server packet
-
-    FIRST = "first"  # OK, ERR, EOF, result set header or LOCAL INFILE request
-    COLUMNS = "columns"
-    COLUMNS_EOF = "columns_eof"  # the EOF after column definitions (absent under DEPRECATE_EOF)
-    ROWS = "rows"
-    PREPARE_OK = "prepare_ok"
-    PREPARE_DEFS = "prepare_defs"  # parameter, then column definitions of a prepared statement
-    PREPARE_DEFS_EOF = "prepare_defs_eof"
-    FIELD_LIST = "field_list"
-    TEXT = "text"
-    BINLOG = "binlog"
-    AUTH = "auth"
-    INFILE_DATA = "infile_data"  # the client uploads a LOCAL INFILE
-
-
-INITIAL_STATE = {
-    Reply.GENERIC: ReplyState.FIRST,
-    Reply.PREPARE: ReplyState.PREPARE_OK,
-    Reply.FIELD_LIST: ReplyState.FIELD_LIST,
-    Reply.ROWS: ReplyState.ROWS,
-    Reply.TEXT: ReplyState.TEXT,
-    Reply.BINLOG: ReplyState.BINLOG,
-    Reply.AUTH: ReplyState.AUTH,
-}
-
-
-class Exchange:
-    """One command and its reply so far (or the login, for the connection phase)."""
-
-    __slots__ = (
-        "alt_seq",
-        "arguments",
-        "auth_step",
-        "blocks",
-        "code",
-        "column_types",
-        "columns_left",
-        "compressed_next",
-        "defs_left",
-        "frame",
-        "infile_bytes",
-        "infile_packets",
-        "name",
-        "next_seq",
-        "query",
-        "response_bytes",
-        "response_packets",
-        "rows",
-        "set_row_bytes",
-        "set_rows",
-        "state",
-        "statement_id",
-        "ts",
-    )
-
-    def __init__(
-        self, code: int, name: str, state: ReplyState, frame: int, ts: float, next_seq: int
-    ) -> None:
-        self.code = code
-        self.name = name
-        self.state = state
-        self.frame = frame
-        self.ts = ts
-        self.next_seq = next_seq
-        self.compressed_next = 0  # the exchange's compressed sequence, under compression
-        self.alt_seq: int | None = None
-        self.auth_step: str | None = None
-        self.columns_left = 0
-        self.defs_left = 0
-        self.blocks: list[int] = []
-        self.column_types: list[int] | None = None
-        self.rows = 0
-        self.set_rows = 0
-        self.set_row_bytes = 0
-        self.response_bytes = 0
-        self.response_packets = 0
-        self.infile_bytes = 0
-        self.infile_packets = 0
-        self.query: str | None = None
-        self.statement_id: int | None = None
-        self.arguments: dict[str, object] | None = None
-
-    @classmethod
-    def for_login(cls) -> Exchange:
-        return cls(-1, "connect", ReplyState.AUTH, 0, 0.0, 0)
-
-    def start(self, packet: LogicalPacket) -> None:
-        self.frame, self.ts = packet.frame, packet.ts
-        self.advance(packet)
-
-    def advance(self, packet: LogicalPacket) -> None:
-        self.next_seq = (packet.last_seq + 1) & 0xFF
-
-    def accept(self, conn: MySQLDecoder, side: int, packet: LogicalPacket) -> None:
-        """Check the packet's sequence id against this exchange and move the sequence on."""
-        expected = self.next_seq
-        if conn.check_seq(side, packet, expected, self.alt_seq):
-            self.alt_seq = (expected + packet.wire_packets) & 0xFF
-        else:
-            self.alt_seq = None
-        self.advance(packet)
-
-    @property
-    def awaits_client(self) -> bool:
-        return self.state is ReplyState.INFILE_DATA or (
-            self.state is ReplyState.AUTH and self.auth_step in CLIENT_TURN_STEPS
-        )
-
-
-# --- client packets -----------------------------------------------------------------------
 
 
 def read_client_packet(conn: MySQLDecoder, side: int, packet: LogicalPacket) -> None:
@@ -309,7 +145,7 @@ def _command(conn: MySQLDecoder, side: int, packet: LogicalPacket) -> None:
         # Replies we cannot follow (the server side never resynchronised): do not let the
         # queue of commands waiting for them grow with the capture.
         oldest = conn.exchanges.pop(0)
-        _finished(conn, oldest, packet.frame, packet.ts, "no_reply")
+        finished(conn, oldest, packet.frame, packet.ts, "no_reply")
     conn.exchanges.append(exchange)
 
 
@@ -328,9 +164,6 @@ def _infile_packet(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exc
     ex.infile_packets += 1
     if conn.detail:
         conn.emit(LocalInfileData(**conn.evidence(side, packet)))
-
-
-# --- server packets -----------------------------------------------------------------------
 
 
 def read_server_packet(conn: MySQLDecoder, side: int, packet: LogicalPacket) -> None:
@@ -375,498 +208,5 @@ def _unsolicited(conn: MySQLDecoder, side: int, packet: LogicalPacket) -> None:
             **conn.evidence(side, packet),
             reason="server packet while no command was outstanding",
             first_byte=payload[0] if payload else None,
-        )
-    )
-
-
-def _finish(
-    conn: MySQLDecoder,
-    packet: LogicalPacket,
-    ex: Exchange,
-    outcome: str,
-    error_code: int | None = None,
-) -> None:
-    """The reply to `ex` is complete with `packet`: pair them up."""
-    if conn.exchanges and conn.exchanges[0] is ex:
-        conn.exchanges.pop(0)
-    _finished(conn, ex, packet.frame, packet.ts, outcome, error_code)
-
-
-def _error(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchange) -> None:
-    payload = packet.payload
-    if int.from_bytes(payload[1:3], "little") == PROGRESS_ERROR_CODE:
-        conn.emit(Progress(**conn.evidence(side, packet), **parse_progress(payload)._asdict()))
-        return
-    fields = parse_err(payload)
-    conn.emit(
-        Err(**conn.evidence(side, packet), **fields._asdict(), reply_to=ex.name, phase="command")
-    )
-    _finish(conn, packet, ex, "error", fields.code)
-
-
-def _ok(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchange) -> None:
-    fields = parse_ok(packet.payload, conn.capabilities, conn.mid_stream)
-    if conn.replies:
-        conn.emit(Ok(**conn.evidence(side, packet), **fields._asdict(), reply_to=ex.name))
-    if ex.code == COM_INIT_DB and ex.arguments:
-        conn.database = str(ex.arguments.get("schema"))
-    for kind, value in fields.session_state:
-        if kind == "schema":
-            conn.database = value
-    if ex.code == COM_RESET_CONNECTION:
-        conn.statements.clear()
-    if fields.status & SERVER_MORE_RESULTS_EXISTS:
-        ex.state = ReplyState.FIRST
-    else:
-        _finish(conn, packet, ex, "ok")
-
-
-def _end_fields(conn: MySQLDecoder, packet: LogicalPacket) -> tuple[int, int]:
-    """(warnings, status) of a packet that ends a list: an EOF, or, under CLIENT_DEPRECATE_EOF,
-    an OK with the 0xFE header (at least 7 bytes, so never mistaken for a 5-byte EOF)."""
-    if packet.size > EOF_PACKET_MAX:
-        fields = parse_ok(packet.payload, conn.capabilities)
-        return fields.warnings, fields.status
-    return parse_eof(packet.payload)
-
-
-def _eof(
-    conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchange, finish_as: str | None
-) -> int:
-    """An EOF (or its DEPRECATE_EOF OK form). One that ends the reply (`finish_as`) is an
-    event unless the decoder is lean; one in the middle only with detail."""
-    if conn.detail or (finish_as is not None and conn.replies):
-        status = _eof_event(conn, side, packet, ex)
-    else:
-        status = _end_fields(conn, packet)[1]
-    if finish_as is not None:
-        _finish(conn, packet, ex, finish_as)
-    return status
-
-
-def _eof_event(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchange) -> int:
-    warnings, status = _end_fields(conn, packet)
-    conn.emit(
-        Eof(**conn.evidence(side, packet), warnings=warnings, status=status, reply_to=ex.name)
-    )
-    return status
-
-
-def _read_first(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchange) -> None:
-    payload = packet.payload
-    first = payload[0]
-    if first == OK_HEADER:
-        _ok(conn, side, packet, ex)
-    elif first == ERR_HEADER:
-        _error(conn, side, packet, ex)
-    elif first == EOF_HEADER and packet.size <= EOF_PACKET_MAX:
-        _eof(conn, side, packet, ex, "eof")
-    elif first == EOF_HEADER and packet.size < MAX_PAYLOAD:
-        _ok(conn, side, packet, ex)
-    elif first == LOCAL_INFILE_HEADER:
-        conn.emit(LocalInfileRequest(**conn.evidence(side, packet), filename=text(payload[1:])))
-        ex.state = ReplyState.INFILE_DATA
-    else:
-        _result_set_header(conn, side, packet, ex)
-
-
-def _result_set_header(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchange) -> None:
-    payload = packet.payload
-    count, pos = lenenc_int(payload, 0)
-    metadata = True
-    if conn.capabilities & (
-        MARIADB_CLIENT_CACHE_METADATA | CLIENT_OPTIONAL_RESULTSET_METADATA
-    ) and pos < len(payload):
-        metadata = payload[pos] == 1
-    if conn.detail:
-        conn.emit(
-            ResultSetHeader(
-                **conn.evidence(side, packet), column_count=count or 0, metadata_follows=metadata
-            )
-        )
-        if ex.column_types is None or metadata:
-            ex.column_types = []
-    ex.set_rows = ex.set_row_bytes = 0
-    if metadata and count:
-        ex.columns_left = count
-        ex.state = ReplyState.COLUMNS
-        if not conn.detail:  # the definitions that follow in this chunk: pass over them
-            ex.columns_left -= _skip_following(conn, side, ex, count)[0]
-            if ex.columns_left <= 0:
-                _columns_done(conn, side, ex)
-    elif conn.deprecate_eof:
-        _enter_rows(conn, side, ex)
-    else:
-        ex.state = ReplyState.COLUMNS_EOF
-
-
-def _columns_done(conn: MySQLDecoder, side: int, ex: Exchange) -> None:
-    if conn.deprecate_eof:
-        _enter_rows(conn, side, ex)
-    else:
-        ex.state = ReplyState.COLUMNS_EOF
-
-
-def _enter_rows(conn: MySQLDecoder, side: int, ex: Exchange) -> None:
-    """Rows follow: without detail, pass over those already in this chunk at once."""
-    ex.state = ReplyState.ROWS
-    if not conn.detail:
-        rows, size = _skip_following(conn, side, ex, 1 << 30)
-        ex.rows += rows
-        ex.set_rows += rows
-        ex.set_row_bytes += size
-
-
-def _read_columns(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchange) -> None:
-    if packet.payload[:1] == bytes([ERR_HEADER]):
-        _error(conn, side, packet, ex)
-        return
-    ex.columns_left -= 1
-    if conn.detail:
-        _column_event(conn, side, packet, ex)
-    elif ex.columns_left > 0:
-        ex.columns_left -= _skip_following(conn, side, ex, ex.columns_left)[0]
-    if ex.columns_left <= 0:
-        _columns_done(conn, side, ex)
-        if ex.code in BINARY_ROW_COMMANDS and ex.statement_id is not None and conn.detail:
-            statement = conn.statements.get(ex.statement_id)
-            if statement is not None and ex.column_types is not None:
-                statement.column_types = list(ex.column_types)
-
-
-def _column_event(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchange) -> None:
-    column = parse_column_definition(packet.payload, conn.capabilities)
-    if ex.column_types is not None:
-        ex.column_types.append(column.column_type)
-    conn.emit(
-        ColumnDefinition(
-            **conn.evidence(side, packet),
-            schema=column.schema,
-            table=column.table,
-            name=column.name,
-            column_type=column.column_type,
-        )
-    )
-
-
-def _read_columns_eof(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchange) -> None:
-    payload = packet.payload
-    first = payload[0]
-    if first == EOF_HEADER and packet.size <= EOF_PACKET_MAX:
-        _infer_deprecate_eof(conn, False)
-        status = _eof(conn, side, packet, ex, None)
-        if status & SERVER_STATUS_CURSOR_EXISTS and ex.code in BINARY_ROW_COMMANDS:
-            _finish(conn, packet, ex, "cursor_opened")  # rows will come with COM_STMT_FETCH
-        else:
-            _enter_rows(conn, side, ex)
-        return
-    if first == ERR_HEADER:
-        _error(conn, side, packet, ex)
-        return
-    _infer_deprecate_eof(conn, True)
-    ex.state = ReplyState.ROWS
-    _read_rows(conn, side, packet, ex)
-
-
-def _infer_deprecate_eof(conn: MySQLDecoder, value: bool) -> None:
-    if conn.deprecate_eof is None:
-        conn.deprecate_eof = value
-        conn.inferred["deprecate_eof"] = value
-
-
-def _read_rows(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchange) -> None:
-    payload = packet.payload
-    first = payload[0] if payload else -1
-    if first == EOF_HEADER and packet.size < MAX_PAYLOAD:
-        _rows_end(conn, side, packet, ex)
-    elif first == ERR_HEADER:
-        _error(conn, side, packet, ex)
-    else:
-        ex.rows += 1
-        ex.set_rows += 1
-        ex.set_row_bytes += packet.size
-        if conn.detail:
-            _row_event(conn, side, packet, ex)
-        else:
-            rows, size = _skip_following(conn, side, ex, 1 << 30)
-            ex.rows += rows
-            ex.set_rows += rows
-            ex.set_row_bytes += size
-
-
-def _skip_following(conn: MySQLDecoder, side: int, ex: Exchange, limit: int) -> tuple[int, int]:
-    """Pass over the rows (or column definitions) that follow in the same chunk without
-    decoding them one by one; they still move the sequence id and the reply's byte counts.
-    Returns how many packets, and how many payload bytes, were passed over."""
-    framer = conn.packet_framer(side)
-    if framer is None:
-        return 0, 0
-    count, size, ex.next_seq = framer.skip_rows(ex.next_seq, limit)
-    ex.response_bytes += size
-    ex.response_packets += count
-    conn.decoded_packets[side] += count
-    return count, size
-
-
-def _row_event(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchange) -> None:
-    binary = ex.code in BINARY_ROW_COMMANDS
-    values = None
-    if binary and ex.column_types is not None:
-        values = read_binary_row(packet.payload, ex.column_types, packet.incomplete)
-    elif not binary:
-        values = parse_text_row(packet.payload, packet.incomplete)
-    conn.emit(Row(**conn.evidence(side, packet), values=values, binary=binary))
-
-
-def _rows_end(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchange) -> None:
-    warnings, status = _end_fields(conn, packet)
-    if status & SERVER_STATUS_CURSOR_EXISTS and ex.code == COM_STMT_EXECUTE and not ex.set_rows:
-        # Under DEPRECATE_EOF the OK after the column definitions says a cursor was opened;
-        # the rows will come with COM_STMT_FETCH (the EOF form is read in _read_columns_eof).
-        _eof(conn, side, packet, ex, None)
-        _finish(conn, packet, ex, "cursor_opened")
-        return
-    more = bool(status & SERVER_MORE_RESULTS_EXISTS)
-    if conn.replies:
-        conn.emit(
-            ResultSetEnd(
-                **conn.evidence(side, packet),
-                rows=ex.set_rows,
-                row_bytes=ex.set_row_bytes,
-                status=status,
-                warnings=warnings,
-                more_results=more,
-                reply_to=ex.name,
-            )
-        )
-    if more:
-        ex.state = ReplyState.FIRST
-    else:
-        _finish(conn, packet, ex, "result_set")
-
-
-def _read_prepare_ok(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchange) -> None:
-    payload = packet.payload
-    if payload[0] == ERR_HEADER:
-        _error(conn, side, packet, ex)
-        return
-    if payload[0] != OK_HEADER:
-        read_unexpected(conn, side, packet, "expected COM_STMT_PREPARE_OK")
-        return
-    statement_id, pos = uint(payload, 1, 4)
-    columns, pos = uint(payload, pos, 2)
-    params, pos = uint(payload, pos, 2)
-    warnings = int.from_bytes(payload[pos + 1 : pos + 3], "little") if len(payload) >= 12 else 0
-    metadata = True
-    if conn.capabilities & CLIENT_OPTIONAL_RESULTSET_METADATA and len(payload) > 12:
-        metadata = payload[12] == 1
-    if conn.replies:
-        conn.emit(
-            StmtPrepareOk(
-                **conn.evidence(side, packet),
-                statement_id=statement_id,
-                columns=columns,
-                params=params,
-                warnings=warnings,
-            )
-        )
-    conn.statements.add(PreparedStatement(statement_id, ex.query, params, columns))
-    ex.statement_id = statement_id
-    if conn.detail:
-        ex.column_types = []  # the definitions' types, for binary rows sent without metadata
-    ex.blocks = [n for n in (params, columns) if n] if metadata else []
-    _next_definition_block(conn, packet, ex)
-
-
-def _next_definition_block(conn: MySQLDecoder, packet: LogicalPacket, ex: Exchange) -> None:
-    if ex.blocks:
-        ex.defs_left = ex.blocks.pop(0)
-        ex.state = ReplyState.PREPARE_DEFS
-    else:
-        _prepared(conn, packet, ex)
-
-
-def _prepared(conn: MySQLDecoder, packet: LogicalPacket, ex: Exchange) -> None:
-    """The prepare is complete. Its column definitions give the types a later execute's binary
-    rows are read with when the server sends them without metadata (MariaDB's cached
-    metadata, CLIENT_OPTIONAL_RESULTSET_METADATA)."""
-    statement = conn.statements.get(ex.statement_id) if ex.statement_id is not None else None
-    if statement is not None and ex.column_types is not None:
-        statement.column_types = ex.column_types[statement.params :]
-    _finish(conn, packet, ex, "ok")
-
-
-def _read_prepare_defs(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchange) -> None:
-    if packet.payload[:1] == bytes([ERR_HEADER]):
-        _error(conn, side, packet, ex)
-        return
-    ex.defs_left -= 1
-    if conn.detail:
-        _column_event(conn, side, packet, ex)
-    if ex.defs_left <= 0:
-        if conn.deprecate_eof:
-            _next_definition_block(conn, packet, ex)
-        else:
-            ex.state = ReplyState.PREPARE_DEFS_EOF
-
-
-def _read_prepare_defs_eof(
-    conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchange
-) -> None:
-    payload = packet.payload
-    if payload[0] == EOF_HEADER and packet.size <= EOF_PACKET_MAX:
-        _infer_deprecate_eof(conn, False)
-        if conn.detail or not ex.blocks:  # the EOF that ends the reply is always shown
-            warnings, status = _end_fields(conn, packet)
-            conn.emit(
-                Eof(
-                    **conn.evidence(side, packet),
-                    warnings=warnings,
-                    status=status,
-                    reply_to=ex.name,
-                )
-            )
-        _next_definition_block(conn, packet, ex)
-        return
-    _infer_deprecate_eof(conn, True)
-    _next_definition_block(conn, packet, ex)
-    if conn.exchanges and conn.exchanges[0] is ex:
-        _read_prepare_defs(conn, side, packet, ex)
-    else:
-        read_server_packet(conn, side, packet)
-
-
-def _read_field_list(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchange) -> None:
-    payload = packet.payload
-    first = payload[0]
-    if first == ERR_HEADER:
-        _error(conn, side, packet, ex)
-    elif first == EOF_HEADER and packet.size < MAX_PAYLOAD:
-        _eof(conn, side, packet, ex, "eof")
-    else:
-        ex.rows += 1
-        if conn.detail:
-            _column_event(conn, side, packet, ex)
-
-
-def _read_text(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchange) -> None:
-    if packet.payload[:1] == bytes([ERR_HEADER]):
-        _error(conn, side, packet, ex)
-        return
-    if conn.replies:
-        conn.emit(TextReply(**conn.evidence(side, packet), text=text(packet.payload)))
-    _finish(conn, packet, ex, "text")
-
-
-def _read_binlog(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchange) -> None:
-    payload = packet.payload
-    first = payload[0]
-    if first == ERR_HEADER:
-        _error(conn, side, packet, ex)
-    elif first == EOF_HEADER and packet.size <= EOF_PACKET_MAX:
-        _eof(conn, side, packet, ex, "eof")
-    elif len(payload) < BINLOG_PACKET_MIN:
-        conn.emit(
-            MalformedPacket(
-                **conn.evidence(side, packet),
-                reason=f"binlog event of {len(payload)} bytes, shorter than its header",
-            )
-        )
-    else:
-        ex.rows += 1
-        if conn.detail:
-            event_type = payload[5]
-            conn.emit(
-                BinlogEvent(
-                    **conn.evidence(side, packet),
-                    event_type=event_type,
-                    event_name=BINLOG_EVENT_NAMES.get(event_type, f"EVENT_{event_type}"),
-                    event_ts=int.from_bytes(payload[1:5], "little"),
-                    server_id=int.from_bytes(payload[6:10], "little"),
-                    log_pos=int.from_bytes(payload[14:18], "little"),
-                )
-            )
-
-
-def _read_change_user(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchange) -> None:
-    outcome = handle_server_auth(conn, side, packet, ex, ex.name)
-    if outcome == "ok":
-        conn.statements.clear()
-        if ex.arguments:
-            conn.user = str(ex.arguments.get("user"))
-            conn.database = str(ex.arguments.get("database") or "") or None
-        _finish(conn, packet, ex, "ok")
-    elif outcome == "error":
-        _finish(conn, packet, ex, "error", int.from_bytes(packet.payload[1:3], "little"))
-
-
-def _read_during_upload(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchange) -> None:
-    if packet.payload[:1] == bytes([ERR_HEADER]):
-        _error(conn, side, packet, ex)
-        return
-    read_unexpected(conn, side, packet, "server packet during a LOCAL INFILE upload")
-
-
-ReplyReader = Callable[["MySQLDecoder", int, "LogicalPacket", Exchange], None]
-
-REPLY_READERS: dict[ReplyState, ReplyReader] = {
-    ReplyState.FIRST: _read_first,
-    ReplyState.COLUMNS: _read_columns,
-    ReplyState.COLUMNS_EOF: _read_columns_eof,
-    ReplyState.ROWS: _read_rows,
-    ReplyState.PREPARE_OK: _read_prepare_ok,
-    ReplyState.PREPARE_DEFS: _read_prepare_defs,
-    ReplyState.PREPARE_DEFS_EOF: _read_prepare_defs_eof,
-    ReplyState.FIELD_LIST: _read_field_list,
-    ReplyState.TEXT: _read_text,
-    ReplyState.BINLOG: _read_binlog,
-    ReplyState.AUTH: _read_change_user,
-    ReplyState.INFILE_DATA: _read_during_upload,
-}
-
-
-# --- used by the decoder ------------------------------------------------------------------
-
-
-def client_turn(conn: MySQLDecoder) -> bool:
-    """The oldest outstanding exchange waits for the client (upload or auth data)."""
-    return bool(conn.exchanges) and conn.exchanges[0].awaits_client
-
-
-def awaiting_reply(conn: MySQLDecoder) -> Exchange | None:
-    if conn.exchanges and not conn.exchanges[0].awaits_client:
-        return conn.exchanges[0]
-    return None
-
-
-def abandon_all(conn: MySQLDecoder, frame: int, ts: float, outcome: str) -> None:
-    """Close every outstanding exchange as `outcome` (the reply was lost or never came)."""
-    while conn.exchanges:
-        _finished(conn, conn.exchanges.pop(0), frame, ts, outcome)
-
-
-def _finished(
-    conn: MySQLDecoder,
-    ex: Exchange,
-    frame: int,
-    ts: float,
-    outcome: str,
-    error_code: int | None = None,
-) -> None:
-    conn.emit(
-        CommandFinished(
-            side=SERVER,
-            frame=frame,
-            ts=ts,
-            command=ex.name,
-            code=ex.code,
-            started_frame=ex.frame,
-            started_ts=ex.ts,
-            latency=max(0.0, ts - ex.ts),
-            outcome=outcome,
-            error_code=error_code,
-            rows=ex.rows,
-            response_bytes=ex.response_bytes,
-            response_packets=ex.response_packets,
         )
     )

@@ -34,8 +34,8 @@ from mysqlwire.protocol.replies import parse_err, parse_ok
 from mysqlwire.protocol.wire import nul_str
 
 if TYPE_CHECKING:
-    from mysqlwire.protocol.command_phase import Exchange
     from mysqlwire.protocol.decoder import MySQLDecoder
+    from mysqlwire.protocol.exchange import Exchange
     from mysqlwire.protocol.framing import LogicalPacket
 
 AUTH_SWITCH_HEADER = 0xFE

@@ -10,7 +10,7 @@ here: the phase of the conversation, the transport each side speaks (plain packe
 packets, TLS records, or not yet synchronised), the outstanding commands and the negotiated
 capabilities. What each packet means is decided by the reader that `READERS[(side, phase)]`
 names: `connection_phase.py` for the handshake and authentication, `command_phase.py` for
-commands and their replies.
+commands, which hands each reply packet to `reply_states.py`.
 
 Nothing raises out of the decoder: a packet that does not parse becomes a `MalformedPacket`
 event, bytes that do not frame are skipped until a plausible packet boundary (`synchronise.py`
@@ -23,8 +23,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 
-from mysqlwire.protocol import command_phase, connection_phase, midstream, synchronise
-from mysqlwire.protocol.command_phase import Exchange
+from mysqlwire.protocol import command_phase, connection_phase, exchange, midstream, synchronise
 from mysqlwire.protocol.compression import (
     CompressedFramer,
     CompressedHeader,
@@ -52,6 +51,7 @@ from mysqlwire.protocol.events import (
     TlsRecord,
     TlsVersion,
 )
+from mysqlwire.protocol.exchange import Exchange
 from mysqlwire.protocol.framing import DEFAULT_RETAIN_LIMIT, LogicalPacket, PacketFramer
 from mysqlwire.protocol.phases import Phase, Transport
 from mysqlwire.protocol.statements import StatementTable
@@ -265,7 +265,7 @@ class MySQLDecoder:
             return
         # Whatever was outstanding can no longer be followed: the replies may have been in
         # the hole. Wait for the next command to anchor again.
-        command_phase.abandon_all(self, frame, ts, outcome="gap")
+        exchange.abandon_all(self, frame, ts, outcome="gap")
         for each in (CLIENT, SERVER):
             self.skipped[each] += sum(len(data) for data, _frame, _ts in self.held[each])
             self.held[each] = []
@@ -288,7 +288,7 @@ class MySQLDecoder:
         for side in (CLIENT, SERVER):
             self._report_incomplete(side, frame, ts, reset=False)
         synchronise.undecodable_at_end(self, frame, ts)
-        command_phase.abandon_all(self, frame, ts, outcome="no_reply")
+        exchange.abandon_all(self, frame, ts, outcome="no_reply")
 
     def next_event(self) -> Event | object:
         """The next event, or NEED_DATA when everything fed so far has been decoded."""
@@ -473,7 +473,7 @@ class MySQLDecoder:
         in_packet = framer is not None and not framer.inner.at_boundary
         head = self.exchanges[0] if self.exchanges else None
         owner = None
-        if side == CLIENT and not command_phase.client_turn(self):
+        if side == CLIENT and not exchange.client_turn(self):
             expected = self.compressed_next if in_packet else 0  # (the rest of) a command
         elif head is not None:
             expected, owner = head.compressed_next, head

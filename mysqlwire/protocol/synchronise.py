@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mysqlwire.protocol import command_phase, midstream
+from mysqlwire.protocol import exchange, midstream
 from mysqlwire.protocol.constants import (
     CLIENT,
     CLIENT_MULTI_RESULTS,
@@ -245,7 +245,7 @@ def _infer_compression(conn: MySQLDecoder, data: bytes, frame: int, ts: float) -
 def _server_boundary(conn: MySQLDecoder, data: bytes, frame: int, ts: float) -> int | None:
     """A server chunk is trusted only when it starts with the reply the oldest outstanding
     command awaits; replies to commands we never saw cannot be read."""
-    head = command_phase.awaiting_reply(conn)
+    head = exchange.awaiting_reply(conn)
     if head is None:
         return None
     if conn.compression is not None:

@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mysqlwire.protocol import MySQLDecoder
-from mysqlwire.protocol.command_phase import MAX_OUTSTANDING
 from mysqlwire.protocol.constants import CLIENT, MAX_PAYLOAD, SERVER
 from mysqlwire.protocol.events import CommandFinished, Event
+from mysqlwire.protocol.exchange import MAX_OUTSTANDING
 from tests.mysql_builder import (
     DOUBLE,
     LONG,
