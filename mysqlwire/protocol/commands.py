@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from mysqlwire.protocol.binary_values import null_bitmap_is_set, read_value, shorten
 from mysqlwire.protocol.constants import (
@@ -42,7 +42,7 @@ class Reply(Enum):
     AUTH = "auth"  # an authentication exchange (COM_CHANGE_USER)
 
 
-class ArgumentContext:
+class ArgumentContext(Protocol):
     """What argument readers may consult: negotiated capabilities, prepared statements, and
     whether SQL text is wanted at all (a lean decoder, whose events only feed verdicts, leaves
     it undecoded: decoding a megabyte of query text is the costliest thing a command does)."""
@@ -82,7 +82,7 @@ def _query(payload: bytes, ctx: ArgumentContext) -> CommandArguments:
         _sets, pos = lenenc_int(payload, pos)
         if count:
             attributes, pos = _read_named_parameters(payload, pos, count)
-    arguments = {"attributes": attributes} if attributes else None
+    arguments: dict[str, object] | None = {"attributes": attributes} if attributes else None
     query = text(payload[pos:]) if ctx.keep_text else None
     return CommandArguments(query=query, arguments=arguments)
 

@@ -103,7 +103,7 @@ class CompressedFramer:
         self._ulen = 0
         self._cframe = 0
         self._cts = 0.0
-        self._ready: deque[object] = deque()
+        self._ready: deque[CompressedHeader | LogicalPacket | DecompressionFailed] = deque()
 
     def receive(self, data: bytes, frame: int, ts: float) -> None:
         if self._pos < len(self._buf):

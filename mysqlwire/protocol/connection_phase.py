@@ -117,15 +117,15 @@ def handle_server_auth(
     payload = packet.payload
     first = payload[0] if payload else None
     if first == OK_HEADER:
-        fields = parse_ok(payload, conn.capabilities)
-        conn.emit(Ok(**conn.evidence(side, packet), **fields._asdict(), reply_to=reply_to))
+        ok_fields = parse_ok(payload, conn.capabilities)
+        conn.emit(Ok(**conn.evidence(side, packet), **ok_fields._asdict(), reply_to=reply_to))
         return "ok"
     if first == ERR_HEADER:
-        fields = parse_err(payload)
+        err_fields = parse_err(payload)
         conn.emit(
             Err(
                 **conn.evidence(side, packet),
-                **fields._asdict(),
+                **err_fields._asdict(),
                 reply_to=reply_to,
                 phase="authentication",
             )

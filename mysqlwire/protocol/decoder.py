@@ -40,6 +40,7 @@ from mysqlwire.protocol.constants import (
 from mysqlwire.protocol.events import (
     CompressionStarted,
     Event,
+    Evidence,
     IncompletePacket,
     LargePacket,
     MalformedPacket,
@@ -307,7 +308,8 @@ class MySQLDecoder:
     def emit(self, event: Event) -> None:
         self.pending.append(event)
 
-    def evidence(self, side: int, packet: LogicalPacket) -> dict[str, object]:
+    def evidence(self, side: int, packet: LogicalPacket) -> Evidence:
+        """The fields every PacketEvent takes from its packet, for `Event(**evidence, ...)`."""
         return {
             "side": side,
             "frame": packet.frame,
@@ -551,8 +553,10 @@ class MySQLDecoder:
         if transport is Transport.PLAIN:
             framer = self._framers[side]
             cut = framer.reset() if reset else framer.pending()
-        elif transport is Transport.COMPRESSED and self.compressed_framers[side] is not None:
-            compressed = self.compressed_framers[side]
+        elif (
+            transport is Transport.COMPRESSED
+            and (compressed := self.compressed_framers[side]) is not None
+        ):
             cut = compressed.reset() if reset else compressed.pending()
         else:
             cut = None

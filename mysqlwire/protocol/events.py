@@ -17,6 +17,18 @@ RSA blobs) never reach an event: only their lengths do.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypedDict
+
+
+class Evidence(TypedDict):
+    """The keyword arguments a `PacketEvent` takes from its logical packet."""
+
+    side: int
+    frame: int
+    ts: float
+    seq: int
+    size: int
+    wire_packets: int
 
 
 @dataclass(slots=True, kw_only=True)

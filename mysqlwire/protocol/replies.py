@@ -65,8 +65,8 @@ def parse_ok(payload: bytes, capabilities: int, guess_session_track: bool = Fals
     info = ""
     if capabilities & CLIENT_SESSION_TRACK:
         if pos < len(payload):
-            info, pos = lenenc_str(payload, pos)
-            info = info or ""
+            tracked_info, pos = lenenc_str(payload, pos)
+            info = tracked_info or ""
         if status & SERVER_SESSION_STATE_CHANGED and pos < len(payload):
             raw, pos = lenenc_bytes(payload, pos)
             session_state = parse_session_state(raw or b"")

@@ -162,10 +162,11 @@ def _tls_start(conn: MySQLDecoder, data: bytes) -> bool:
 def adopt_tls(conn: MySQLDecoder, side: int, data: bytes, frame: int, ts: float) -> None:
     if not conn.tls:
         conn.tls = True
-        conn.inferred["tls"] = "TLS records without a captured SSLRequest"
+        reason = "TLS records without a captured SSLRequest"
+        conn.inferred["tls"] = reason
         if conn.mid_stream:
             announce_mid_stream(conn, frame, ts)
-        conn.emit(TlsDetected(side=side, frame=frame, ts=ts, reason=conn.inferred["tls"]))
+        conn.emit(TlsDetected(side=side, frame=frame, ts=ts, reason=reason))
     conn.phase = Phase.TLS
     if conn.transport[side] is not Transport.TLS:
         conn.transport[side] = Transport.TLS
