@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from capture import (
     CaptureStats,
@@ -51,7 +51,7 @@ class AnalysisOptions:
     jobs: int = 1  # processes sharing the connections (files only, not standard input)
     # Called with the capture counters every PROGRESS_EVERY frames (a progress bar).
     progress: Callable[[CaptureStats], None] | None = None
-    tracker_options: dict[str, float] = field(default_factory=dict)
+    tracker_options: dict[str, Any] = field(default_factory=dict)  # TcpTracker's keywords
 
 
 class ConnectionAnalysis:

@@ -188,6 +188,8 @@ class ErrorLogRecord:
             return None
         if self.length == 0:
             return ReadOutcome.EOF
+        if self.errno is None:
+            return ReadOutcome.ERROR
         return _OUTCOME_BY_ERRNO.get(self.errno, ReadOutcome.ERROR)
 
 
@@ -276,7 +278,9 @@ def _open_text(path: str | os.PathLike[str]) -> IO[str]:
     try:
         with open(path, "rb") as probe:
             compressed = probe.read(2) == b"\x1f\x8b"
-        binary: IO[bytes] = gzip.open(path, "rb") if compressed else open(path, "rb")  # noqa: SIM115
+        binary: IO[bytes] = (
+            gzip.open(path, "rb") if compressed else open(path, "rb")  # type: ignore[assignment]  # noqa: SIM115
+        )
     except OSError as error:
         raise ErrorLogUnreadable(
             f"cannot read error log {os.fspath(path)}: {error.strerror or error}"
@@ -379,7 +383,8 @@ def _record(
     tz: tzinfo | None,
 ) -> ErrorLogRecord:
     groups = matched.groupdict()
-    logging_thread = int(prefix["thread"]) if prefix.get("thread") else None
+    thread_text = prefix.get("thread")
+    logging_thread = int(thread_text) if thread_text else None
     if "thread_id" in groups:
         named = int(groups["thread_id"] or 0)
         thread_id = named or None

@@ -109,7 +109,7 @@ def _verdict(
     name: str,
     closed_by: str,
     reason: str,
-    **extra: object,
+    middlebox_evidence: str | None = None,
 ) -> CloseVerdict:
     command = _last_command_before(evidence, close.frame)
     return CloseVerdict(
@@ -119,9 +119,9 @@ def _verdict(
         close.ts,
         _idle_before(evidence, close),
         reason,
+        middlebox_evidence=middlebox_evidence,
         last_command=command.name if command else None,
-        **extra,
-    )  # type: ignore[arg-type]
+    )
 
 
 def _how(close: ControlSegment) -> str:

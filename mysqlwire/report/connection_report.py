@@ -8,7 +8,9 @@ conversation itself. `finish(facts)` runs the close classifier and returns the r
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from capture.facts import C2S, S2C, Direction, TcpFacts
 from mysqlwire.protocol import events as ev
@@ -596,7 +598,7 @@ class ConnectionRecorder:
         return f"{version} after SSLRequest: statements are invisible; close_notify: {notify}"
 
 
-HANDLERS = {
+HANDLERS: dict[type[ev.Event], Callable[[ConnectionRecorder, Any], None]] = {
     ev.Greeting: ConnectionRecorder._greeting,
     ev.HandshakeResponse: ConnectionRecorder._login,
     ev.SslRequest: ConnectionRecorder._ssl_request,
