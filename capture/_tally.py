@@ -12,9 +12,20 @@ from collections.abc import Callable
 
 from capture.stats import CaptureFile, CaptureStats
 
+DAMAGE_WARNINGS = 5  # damaged places described one by one per file; the rest are counted
+
 
 class FileTally:
-    __slots__ = ("close_input", "file", "flushed_bytes", "flushed_frames", "label", "stats")
+    __slots__ = (
+        "close_input",
+        "damaged",
+        "file",
+        "flushed_bytes",
+        "flushed_frames",
+        "label",
+        "skipped_bytes",
+        "stats",
+    )
 
     def __init__(self, stats: CaptureStats, file: CaptureFile, label: str) -> None:
         self.stats = stats
@@ -23,9 +34,18 @@ class FileTally:
         self.flushed_frames = 0
         self.flushed_bytes = 0
         self.close_input: Callable[[], None] | None = None
+        self.damaged = 0  # damaged places the reader stepped over
+        self.skipped_bytes = 0  # bytes it stepped over to find the next record
 
     def done(self) -> None:
-        """The reader finished or was abandoned: close its input."""
+        """The reader finished or was abandoned: say how much damage it stepped over, and
+        close its input."""
+        if self.damaged > DAMAGE_WARNINGS:
+            self.stats.warn(
+                f"{self.label}: {self.damaged - DAMAGE_WARNINGS:,} more damaged place(s) "
+                f"stepped over ({self.skipped_bytes:,} bytes skipped in all)"
+            )
+            self.damaged = 0
         if self.close_input is not None:
             self.close_input()
             self.close_input = None
@@ -59,6 +79,14 @@ class FileTally:
     def count_linktype(self, linktype: int, frames: int) -> None:
         by_lt = self.stats.frames_by_linktype
         by_lt[linktype] = by_lt.get(linktype, 0) + frames
+
+    def warn_damage(self, message: str, skipped: int = 0) -> None:
+        """A damaged place in the file (the reader resynchronised, or stopped): the first few
+        get a warning each, the rest a count at the end."""
+        self.damaged += 1
+        self.skipped_bytes += skipped
+        if self.damaged <= DAMAGE_WARNINGS:
+            self.stats.warn(f"{self.label}: {message}")
 
     def warn_truncated(self, byte_offset: int, what: str) -> None:
         self.stats.warn(

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 
 class CaptureError(Exception):
-    """A capture cannot be read. `str(error)` is one line: "<file>: <what is wrong>"."""
+    """A capture cannot be read. `str(error)` is one line: "<file>: <what is wrong>", or just
+    the message when no single file is to blame (`CaptureError(message)`)."""
 
-    def __init__(self, source: str, problem: str) -> None:
-        super().__init__(f"{source}: {problem}")
-        self.source = source
-        self.problem = problem
+    def __init__(self, source: str, problem: str | None = None) -> None:
+        super().__init__(source if problem is None else f"{source}: {problem}")
+        self.source = source if problem is not None else ""
+        self.problem = problem if problem is not None else source

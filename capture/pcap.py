@@ -9,6 +9,13 @@ each record is sliced out of the chunk with a precompiled `struct.Struct.unpack_
 frame costs one unpack and one slice. dpkt's `pcap.Reader` does the same job with a read()
 call and a header object per record: about four times slower on the benchmark capture
 (bench/capture_throughput.py).
+
+Damage: a record header whose captured length is larger than any record of the file can be
+(the snapshot length, or Wireshark's 262,144 bytes when that is larger) is corrupt. The reader
+never allocates for it: it looks ahead for the next header that is plausible (a timestamp
+within a day of the last good one, lengths in range, and another plausible header right after
+its record), warns, and carries on from there. When nothing plausible follows within
+`RESYNC_WINDOW` bytes, it stops with a warning; the frames read so far are kept either way.
 """
 
 from __future__ import annotations
@@ -25,6 +32,9 @@ CHUNK = 1 << 20
 FILE_HEADER_LEN = 24
 RECORD_HEADER_LEN = 16
 MAX_RECORD = 1 << 26  # a captured length above 64 MiB means the file is corrupt
+STANDARD_MAX_CAPLEN = 262144  # Wireshark's limit for Ethernet and most link types
+RESYNC_WINDOW = 16 << 20  # bytes searched for the next plausible record after damage
+RESYNC_TS_SLACK = 86400  # seconds a resynchronised record may differ from the last good one
 
 # magic bytes as stored -> (byte order, seconds per timestamp fraction unit, format name)
 MAGICS: dict[bytes, tuple[str, float, str]] = {
@@ -48,10 +58,11 @@ def open_pcap(read: Callable[[int], bytes], head: bytes, tally: FileTally) -> It
         if not more:
             raise CaptureError(tally.label, f"{name} file header truncated ({len(head)} bytes)")
         head += more
-    (network,) = struct.unpack_from(order + "I", head, 20)
+    snaplen, network = struct.unpack_from(order + "II", head, 16)
     linktype = network & 0xFFFF  # upper bits may carry FCS length flags
     tally.file.format = name
-    return _records(read, head, FILE_HEADER_LEN, order, unit, linktype, tally)
+    max_caplen = min(MAX_RECORD, max(snaplen, STANDARD_MAX_CAPLEN))
+    return _records(read, head, FILE_HEADER_LEN, order, unit, linktype, tally, max_caplen)
 
 
 def _records(
@@ -62,24 +73,25 @@ def _records(
     unit: float,
     linktype: int,
     tally: FileTally,
+    max_caplen: int,
 ) -> Iterator[Frame]:
     unpack = struct.Struct(order + "IIII").unpack_from
     base = 0  # stream offset of buf[0]
     frames = 0
+    skipped = 0  # bytes stepped over after damage (not part of any frame)
     first_ts = ts = 0.0
+    chunk_sec = -1  # seconds of the first record of the latest chunk: a resync anchor
     try:
         while True:
             end = len(buf)
+            if pos + RECORD_HEADER_LEN <= end:
+                chunk_sec = unpack(buf, pos)[0]
             while pos + RECORD_HEADER_LEN <= end:
                 sec, frac, caplen, wirelen = unpack(buf, pos)
+                if caplen > max_caplen:
+                    break
                 nxt = pos + RECORD_HEADER_LEN + caplen
                 if nxt > end:
-                    if caplen > MAX_RECORD:
-                        tally.stats.warn(
-                            f"{tally.label}: corrupt record header at byte {base + pos} "
-                            f"(captured length {caplen}); {frames} frames read"
-                        )
-                        return
                     break
                 ts = sec + frac * unit
                 frames += 1
@@ -88,8 +100,30 @@ def _records(
                 data = buf[pos + RECORD_HEADER_LEN : nxt]
                 pos = nxt
                 yield (frames, ts, linktype, data, wirelen)
-            captured = base + pos - FILE_HEADER_LEN - RECORD_HEADER_LEN * frames
+            captured = base + pos - FILE_HEADER_LEN - RECORD_HEADER_LEN * frames - skipped
             tally.flush(frames, captured, first_ts, ts, linktype)
+            if pos + RECORD_HEADER_LEN <= end and unpack(buf, pos)[2] > max_caplen:
+                anchors = {int(first_ts), int(ts), chunk_sec} if frames else set()
+                found = _resynchronise(read, buf, pos, base, order, unit, anchors, max_caplen)
+                damaged_at, (sec, frac, caplen, wirelen) = base + pos, unpack(buf, pos)
+                if found is None:
+                    tally.warn_damage(
+                        f"corrupt record header at byte {damaged_at} (captured length "
+                        f"{caplen:,}, above the {max_caplen:,} any record of this file can "
+                        f"have) and no valid record after it; {frames} frames read"
+                    )
+                    return
+                buf, base, next_pos = found
+                pos = damaged_at - base
+                skipped += next_pos - pos
+                tally.warn_damage(
+                    f"corrupt record header at byte {damaged_at} (captured length "
+                    f"{caplen:,}, above the {max_caplen:,} any record of this file can have); "
+                    f"skipped {next_pos - pos:,} bytes to the next valid record",
+                    next_pos - pos,
+                )
+                pos = next_pos
+                continue
             chunk = read(CHUNK)
             if not chunk:
                 if pos < end:
@@ -100,6 +134,83 @@ def _records(
             buf = buf[pos:] + chunk
             pos = 0
     finally:
-        captured = base + pos - FILE_HEADER_LEN - RECORD_HEADER_LEN * frames
+        captured = base + pos - FILE_HEADER_LEN - RECORD_HEADER_LEN * frames - skipped
         tally.flush(frames, captured, first_ts, ts, linktype)
         tally.done()
+
+
+def _resynchronise(
+    read: Callable[[int], bytes],
+    buf: bytes,
+    pos: int,
+    base: int,
+    order: str,
+    unit: float,
+    anchors: set[int],
+    max_caplen: int,
+) -> tuple[bytes, int, int] | None:
+    """After the corrupt header at `buf[pos]`, find the next plausible record header,
+    reading more of the file as needed (at most `RESYNC_WINDOW` bytes). Returns
+    `(buf, base, position)` with the header at `buf[position]` (`buf` may have been refilled,
+    `base` is its stream offset, and it still starts at or before the damaged header), or None.
+
+    Plausible: a timestamp within `RESYNC_TS_SLACK` of one of the `anchors` (the seconds of
+    the file's first frame, of the latest frame, of the first record of the latest chunk: one
+    of them may be damage that still looked like a record; with none, the reader cannot tell
+    and gives up), a fraction below one second, a captured length within the file's limit and
+    not above the original length, and either another plausible header right after the
+    record or the end of the file."""
+    anchors = {sec for sec in anchors if sec >= 0}
+    if not anchors:
+        return None
+    unpack = struct.Struct(order + "IIII").unpack_from
+    fraction_limit = round(1 / unit)
+    patterns = {
+        struct.pack(">H" if order == ">" else "<H", ((sec >> 16) + step) & 0xFFFF)
+        for sec in anchors
+        for step in (-1, 0, 1)
+    }
+    where = 0 if order == ">" else 2  # the seconds' two high bytes within a header
+
+    def plausible(at: int) -> bool:
+        sec, frac, caplen, wirelen = unpack(buf, at)
+        return (
+            any(abs(sec - anchor) <= RESYNC_TS_SLACK for anchor in anchors)
+            and frac < fraction_limit
+            and caplen <= max_caplen
+            and caplen <= wirelen <= MAX_RECORD
+        )
+
+    def next_candidate(start: int) -> int | None:
+        found = [at - where for p in patterns if (at := buf.find(p, start + where)) >= 0]
+        return min(found) if found else None
+
+    searched_from = pos + 1
+    at_eof = False
+    while True:
+        candidate = next_candidate(searched_from)
+        while candidate is not None and candidate + RECORD_HEADER_LEN <= len(buf):
+            if plausible(candidate):
+                following = candidate + RECORD_HEADER_LEN + unpack(buf, candidate)[2]
+                if following + RECORD_HEADER_LEN <= len(buf):
+                    if plausible(following):
+                        return buf, base, candidate
+                elif following == len(buf) and at_eof:
+                    return buf, base, candidate
+                elif not at_eof:
+                    break  # its follower is not read yet
+            searched_from = candidate + 1
+            candidate = next_candidate(searched_from)
+        if candidate is None:  # nothing left here: search only the new bytes next time
+            searched_from = max(searched_from, len(buf) - RECORD_HEADER_LEN)
+        if at_eof or len(buf) - pos > RESYNC_WINDOW:
+            return None
+        chunk = read(CHUNK)
+        if not chunk:
+            at_eof = True
+            continue
+        # Keep the damaged header (for the caller's message) and what is still to search.
+        buf = buf[pos:] + chunk
+        base += pos
+        searched_from -= pos
+        pos = 0

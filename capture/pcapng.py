@@ -11,6 +11,15 @@ other block (name resolution, decryption secrets, custom...) is skipped and coun
 
 Like the classic reader, it reads 1 MiB chunks and slices blocks out with precompiled
 structs; the per-block dispatch is ordered so an EPB, the usual block, is decided first.
+
+Damage: a block is corrupt when its length is impossible (below 12, not a multiple of 4, above
+`MAX_BLOCK`), when a packet's captured length overruns its block, when a block is too short
+for the fields of its type, or (for blocks other than EPBs, whose captured length already
+checks the length) when the copy of the length at its end disagrees. The reader then looks
+ahead (4 bytes at a time, block boundaries being aligned, at most `RESYNC_WINDOW` bytes) for
+the next block that checks out (a known type, a sane length repeated at its end, and for a
+packet block an interface the section described), warns, and carries on from there; when
+none is found it stops with a warning. The frames read so far are kept either way.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ Frame = tuple[int, float, int, bytes, int]
 
 CHUNK = 1 << 20
 MAX_BLOCK = 1 << 26  # a block above 64 MiB means the file is corrupt
+RESYNC_WINDOW = 16 << 20  # bytes searched for the next sound block after damage
 
 SHB = 0x0A0D0D0A
 IDB = 0x00000001
@@ -32,6 +42,11 @@ PB = 0x00000002  # obsolete Packet Block
 SPB = 0x00000003
 ISB = 0x00000005
 EPB = 0x00000006
+# Block types a resynchronisation may land on: the above, name resolution, systemd journal,
+# decryption secrets, and the two custom block types.
+KNOWN_BLOCKS = frozenset({SHB, IDB, PB, SPB, 0x4, ISB, EPB, 0x9, 0xA, 0xBAD, 0x40000BAD})
+# The shortest each block type can be: header and trailer, plus its fixed fields.
+MIN_LENGTH = {SHB: 28, IDB: 20, PB: 32, SPB: 16, ISB: 24, EPB: 32}
 
 BYTE_ORDER_MAGIC = {b"\x4d\x3c\x2b\x1a": "<", b"\x1a\x2b\x3c\x4d": ">"}
 
@@ -105,6 +120,7 @@ def _blocks(read: Callable[[int], bytes], buf: bytes, tally: FileTally) -> Itera
     section = _Section(BYTE_ORDER_MAGIC[buf[8:12]])
     header = section.header
     epb = section.epb
+    tail = section.spb  # one u32: the block length repeated at the end
     interfaces = section.interfaces
     pos = 0
     base = 0
@@ -122,88 +138,112 @@ def _blocks(read: Callable[[int], bytes], buf: bytes, tally: FileTally) -> Itera
                 tally.count_linktype(linktype, delta)
                 flushed_by_linktype[linktype] = count
 
-    def corrupt(what: str) -> None:
-        stats.warn(
-            f"{tally.label}: corrupt pcapng block at byte {base + pos} ({what}); "
-            f"{frames} frames read"
-        )
-
     try:
         while True:
             end = len(buf)
-            while pos + 12 <= end:
-                btype, blen = header(buf, pos)
-                if btype == SHB:
-                    order = BYTE_ORDER_MAGIC.get(buf[pos + 8 : pos + 12])
-                    if order is None:
-                        corrupt("section header without byte-order magic")
-                        return
-                    section = _Section(order)
-                    header, epb, interfaces = section.header, section.epb, section.interfaces
+            damage = None
+            try:
+                while pos + 12 <= end:
                     btype, blen = header(buf, pos)
-                if blen < 12 or blen & 3:
-                    corrupt(f"block length {blen}")
-                    return
-                nxt = pos + blen
-                if nxt > end:
-                    if blen > MAX_BLOCK:
-                        corrupt(f"block length {blen}")
-                        return
-                    break
-                if btype == EPB:
-                    iface, high, low, caplen, wirelen = epb(buf, pos + 8)
-                    if 28 + caplen > blen - 4:
-                        corrupt(f"captured length {caplen} overruns its block")
-                        return
-                    if iface < len(interfaces):
-                        linktype, units, offset, _snaplen = interfaces[iface]
-                        ts = ((high << 32) | low) / units + offset
+                    if btype == SHB:
+                        order = BYTE_ORDER_MAGIC.get(buf[pos + 8 : pos + 12])
+                        if order is None:
+                            damage = "section header without byte-order magic"
+                            break
+                        section = _Section(order)
+                        header, epb, interfaces = section.header, section.epb, section.interfaces
+                        tail = section.spb
+                        btype, blen = header(buf, pos)
+                    if blen < 12 or blen & 3 or blen > MAX_BLOCK:
+                        damage = f"block length {blen}"
+                        break
+                    nxt = pos + blen
+                    if nxt > end:
+                        break
+                    if btype == EPB:
+                        iface, high, low, caplen, wirelen = epb(buf, pos + 8)
+                        if 28 + caplen > blen - 4:
+                            damage = f"captured length {caplen} overruns its block"
+                            break
+                        if iface < len(interfaces):
+                            linktype, units, offset, _snaplen = interfaces[iface]
+                            ts = ((high << 32) | low) / units + offset
+                        else:
+                            linktype = UNDESCRIBED_INTERFACE
+                        data = buf[pos + 28 : pos + 28 + caplen]
+                    elif btype == SPB:
+                        if blen < MIN_LENGTH[SPB]:
+                            damage = f"block of type 0x{btype:x} too short ({blen} bytes)"
+                            break
+                        (wirelen,) = section.spb(buf, pos + 8)
+                        caplen = min(wirelen, blen - 16)
+                        if interfaces:
+                            linktype, _units, _offset, snaplen = interfaces[0]
+                            if snaplen:
+                                caplen = min(caplen, snaplen)
+                        else:
+                            linktype = UNDESCRIBED_INTERFACE
+                        data = buf[pos + 12 : pos + 12 + caplen]  # no timestamp: keeps the last
+                    elif btype == PB:
+                        iface, _drops, high, low, caplen, wirelen = section.pb(buf, pos + 8)
+                        if 28 + caplen > blen - 4:
+                            damage = f"captured length {caplen} overruns its block"
+                            break
+                        if iface < len(interfaces):
+                            linktype, units, offset, _snaplen = interfaces[iface]
+                            ts = ((high << 32) | low) / units + offset
+                        else:
+                            linktype = UNDESCRIBED_INTERFACE
+                        data = buf[pos + 28 : pos + 28 + caplen]
                     else:
-                        linktype = UNDESCRIBED_INTERFACE
-                    data = buf[pos + 28 : pos + 28 + caplen]
-                elif btype == SPB:
-                    (wirelen,) = section.spb(buf, pos + 8)
-                    caplen = min(wirelen, blen - 16)
-                    if interfaces:
-                        linktype, _units, _offset, snaplen = interfaces[0]
-                        if snaplen:
-                            caplen = min(caplen, snaplen)
-                    else:
-                        linktype = UNDESCRIBED_INTERFACE
-                    data = buf[pos + 12 : pos + 12 + caplen]  # no timestamp: keeps the last
-                elif btype == PB:
-                    iface, _drops, high, low, caplen, wirelen = section.pb(buf, pos + 8)
-                    if 28 + caplen > blen - 4:
-                        corrupt(f"captured length {caplen} overruns its block")
-                        return
-                    if iface < len(interfaces):
-                        linktype, units, offset, _snaplen = interfaces[iface]
-                        ts = ((high << 32) | low) / units + offset
-                    else:
-                        linktype = UNDESCRIBED_INTERFACE
-                    data = buf[pos + 28 : pos + 28 + caplen]
-                else:
-                    if btype == IDB:
-                        section.add_interface(buf, pos + 8, nxt - 4)
-                    elif btype == ISB:
-                        iface = section.isb(buf, pos + 8)[0]
-                        for code, value in section.options(buf, pos + 20, nxt - 4):
-                            if code == ISB_IFDROP and len(value) == 8:
-                                drops = struct.unpack(section.order + "Q", value)[0]
-                                stats.interface_drops[f"{tally.label}#{iface}"] = drops
-                    elif btype != SHB:
-                        skipped = stats.skipped_blocks
-                        skipped[btype] = skipped.get(btype, 0) + 1
+                        # An EPB's length is checked against its captured length; other blocks
+                        # (rare, so the check costs nothing) by the copy at their end.
+                        if tail(buf, nxt - 4)[0] != blen:
+                            damage = f"block length {blen} not repeated at the block's end"
+                            break
+                        if blen < MIN_LENGTH.get(btype, 12):
+                            damage = f"block of type 0x{btype:x} too short ({blen} bytes)"
+                            break
+                        if btype == IDB:
+                            section.add_interface(buf, pos + 8, nxt - 4)
+                        elif btype == ISB:
+                            iface = section.isb(buf, pos + 8)[0]
+                            for code, value in section.options(buf, pos + 20, nxt - 4):
+                                if code == ISB_IFDROP and len(value) == 8:
+                                    drops = struct.unpack(section.order + "Q", value)[0]
+                                    stats.interface_drops[f"{tally.label}#{iface}"] = drops
+                        elif btype != SHB:
+                            skipped = stats.skipped_blocks
+                            skipped[btype] = skipped.get(btype, 0) + 1
+                        pos = nxt
+                        continue
+                    frames += 1
+                    if frames == 1:
+                        first_ts = ts
+                    captured += len(data)
+                    by_linktype[linktype] = by_linktype.get(linktype, 0) + 1
                     pos = nxt
-                    continue
-                frames += 1
-                if frames == 1:
-                    first_ts = ts
-                captured += len(data)
-                by_linktype[linktype] = by_linktype.get(linktype, 0) + 1
-                pos = nxt
-                yield (frames, ts, linktype, data, wirelen)
+                    yield (frames, ts, linktype, data, wirelen)
+            except struct.error:  # a packet block too short for its fields, at the buffer's end
+                damage = f"block of type 0x{btype:x} too short ({blen} bytes)"
             flush()
+            if damage is not None:
+                found = _resynchronise(read, buf, pos, base, section)
+                damaged_at = base + pos
+                if found is None:
+                    tally.warn_damage(
+                        f"corrupt pcapng block at byte {damaged_at} ({damage}) and no sound "
+                        f"block after it; {frames} frames read"
+                    )
+                    return
+                buf, base, pos = found
+                skipped_bytes = base + pos - damaged_at
+                tally.warn_damage(
+                    f"corrupt pcapng block at byte {damaged_at} ({damage}); skipped "
+                    f"{skipped_bytes:,} bytes to the next sound block",
+                    skipped_bytes,
+                )
+                continue
             chunk = read(CHUNK)
             if not chunk:
                 if pos < end:
@@ -216,3 +256,59 @@ def _blocks(read: Callable[[int], bytes], buf: bytes, tally: FileTally) -> Itera
     finally:
         flush()
         tally.done()
+
+
+def _resynchronise(
+    read: Callable[[int], bytes], buf: bytes, pos: int, base: int, section: _Section
+) -> tuple[bytes, int, int] | None:
+    """After the corrupt block at `buf[pos]`, find the next block that checks out, reading
+    more of the file as needed (at most `RESYNC_WINDOW` bytes). Returns `(buf, base,
+    position)` with that block at `buf[position]`, or None.
+
+    Blocks start at multiples of 4 from the section start, so only those offsets are tried. A
+    sound block: a section header with its byte-order magic, or a block of a known type whose
+    length is sane and repeated at its end; a packet block must also name an interface the
+    section described and hold its captured length."""
+    header, tail, epb = section.header, section.spb, section.epb
+    candidate = pos + 4
+    at_eof = False
+    while True:
+        while candidate + 12 <= len(buf):
+            btype, blen = header(buf, candidate)
+            if btype == SHB:
+                order = BYTE_ORDER_MAGIC.get(buf[candidate + 8 : candidate + 12])
+                if order is not None:
+                    blen = struct.unpack_from(order + "I", buf, candidate + 4)[0]
+                    if 28 <= blen <= MAX_BLOCK and not blen & 3:
+                        if candidate + blen > len(buf) and not at_eof:
+                            break
+                        return buf, base, candidate
+            elif (
+                btype in KNOWN_BLOCKS
+                and MIN_LENGTH.get(btype, 12) <= blen <= MAX_BLOCK
+                and not blen & 3
+            ):
+                if candidate + blen > len(buf):
+                    if not at_eof:
+                        break  # wait for the whole block
+                elif tail(buf, candidate + blen - 4)[0] == blen:
+                    if btype not in (EPB, PB):
+                        return buf, base, candidate
+                    if btype == EPB:
+                        iface, _high, _low, caplen, _wire = epb(buf, candidate + 8)
+                    else:
+                        iface, _drops, _high, _low, caplen, _wire = section.pb(buf, candidate + 8)
+                    if iface < len(section.interfaces) and 28 + caplen <= blen - 4:
+                        return buf, base, candidate
+            candidate += 4
+        if at_eof or candidate - pos > RESYNC_WINDOW:
+            return None
+        chunk = read(CHUNK)
+        if not chunk:
+            at_eof = True
+            continue
+        # Keep the damaged block (the caller's message counts from it) and what follows.
+        buf = buf[pos:] + chunk
+        base += pos
+        candidate -= pos
+        pos = 0

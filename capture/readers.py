@@ -17,9 +17,12 @@ Several files are merged by timestamp. Each file is first opened only to read it
 timestamp; during the merge a file is (re)opened only when the merge reaches that time, so a
 rotated set of hundreds of files holds one or two open at a time and memory stays flat.
 
-Errors: a path that cannot be opened, an empty file or unknown magic raise `CaptureError`
-when `open_frames` is called. A file that ends inside a record, or whose compressed stream
-breaks, keeps the frames read so far and adds a warning to `stats.warnings`.
+Errors: with one input, a path that cannot be opened, an empty file or unknown magic raise
+`CaptureError` when `open_frames` is called. With several, such a file is left out with a
+warning in `stats.warnings` (one line, also kept as its `CaptureFile.problem`) and the others
+are read; `CaptureError` comes only when none of them can be read. A file that ends inside a
+record, whose compressed stream breaks, or that holds damaged records keeps every frame that
+can be read and adds a warning.
 """
 
 from __future__ import annotations
@@ -78,9 +81,20 @@ def open_frames(
         stats.note_file_run(1, 0)
         sources[0].file.first_frame = 1
         return frames
+    readable, failures = [], []
     for source in sources:
-        source.probe()
-    return _merge(sources, stats)
+        try:
+            source.probe()
+        except CaptureError as error:
+            failures.append(error)
+            source.file.problem = error.problem
+        else:
+            readable.append(source)
+    if not readable:
+        raise CaptureError("no input could be read: " + "; ".join(map(str, failures)))
+    for error in failures:
+        stats.warn(f"{error}: left out, the other files are analysed")
+    return _merge(readable, stats)
 
 
 def _merge(sources: list[_Source], stats: CaptureStats) -> Iterator[Frame]:
@@ -95,7 +109,12 @@ def _merge(sources: list[_Source], stats: CaptureStats) -> Iterator[Frame]:
     while heap or waiting:
         while waiting and (not heap or waiting[-1].first_ts <= heap[0][0]):
             source = waiting.pop()
-            frames = source.reopen()
+            try:
+                frames = source.reopen()
+            except CaptureError as error:  # changed or removed since it was probed
+                source.file.problem = error.problem
+                stats.warn(f"{error}: left out, the other files are analysed")
+                continue
             first = next(frames, None)
             if first is not None:
                 heapq.heappush(heap, (first[1], source.index, first, frames))
@@ -161,8 +180,10 @@ class _Source:
             elif magic in PCAP_MAGICS or magic in MODIFIED_MAGICS:
                 frames = open_pcap(read, head, tally)
             else:
+                inside = f" inside the {compression} stream" if compression else ""
                 raise CaptureError(
-                    self.label, f"not a pcap or pcapng file (starts with 0x{magic.hex()})"
+                    self.label,
+                    f"not a pcap or pcapng file{inside} (starts with 0x{magic.hex()})",
                 )
             if compression:
                 file.format += "+" + compression

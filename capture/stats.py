@@ -23,6 +23,7 @@ class CaptureFile:
     format: str = ""  # "pcap", "pcap-ns", "pcapng", each with "+gzip"/"+zstd" when compressed
     first_frame: int = 0  # global number of its first frame (0: none read)
     frames: int = 0
+    problem: str = ""  # why it was left out, when it could not be read among several files
 
 
 @dataclass(slots=True)

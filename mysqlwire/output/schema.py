@@ -59,7 +59,13 @@ def capture_record(stats: CaptureStats) -> dict[str, object]:
     """What was read and what could not be used, so nothing is dropped silently."""
     return {
         "files": [
-            {"path": f.path, "format": f.format, "frames": f.frames, "first_frame": f.first_frame}
+            {
+                "path": f.path,
+                "format": f.format,
+                "frames": f.frames,
+                "first_frame": f.first_frame,
+                "problem": f.problem or None,
+            }
             for f in stats.files
         ],
         "frames": stats.frames,

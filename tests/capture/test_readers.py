@@ -239,11 +239,13 @@ def test_missing_file_is_a_capture_error(tmp_path):
         read_all([tmp_path / "nope.pcap"])
 
 
-def test_a_bad_file_among_several_fails_before_any_frame_is_read(tmp_path):
+def test_a_bad_file_among_several_is_left_out_and_the_others_are_read(tmp_path):
     good = write_capture(tmp_path / "good.pcap", pcap_bytes(conversation().frames))
     bad = write_capture(tmp_path / "bad.pcap", b"garbage!" * 10)
-    with pytest.raises(CaptureError, match=r"bad\.pcap"):
-        open_frames([good, bad], CaptureStats())
+    stats = CaptureStats()
+    frames = list(open_frames([good, bad], stats))
+    assert len(frames) == len(conversation().frames)
+    assert len(stats.warnings) == 1 and "bad.pcap" in stats.warnings[0]
 
 
 def test_truncated_pcap_header_is_a_capture_error(tmp_path):
@@ -289,7 +291,7 @@ def test_corrupt_gzip_is_a_capture_error(tmp_path):
         read_all([path])
 
 
-def test_corrupt_pcapng_block_length_stops_the_file_with_a_warning(tmp_path):
+def test_corrupt_pcapng_block_length_is_stepped_over_with_a_warning(tmp_path):
     s = conversation()
     data = bytearray(pcapng_bytes(s.frames))
     # Find the third EPB and break its length field.
@@ -303,7 +305,7 @@ def test_corrupt_pcapng_block_length_stops_the_file_with_a_warning(tmp_path):
         position += length
     struct.pack_into("<I", data, position + 4, 7)
     frames, stats = read_all([write_capture(tmp_path / "bad.pcapng", bytes(data))])
-    assert len(frames) == 2
+    assert len(frames) == len(s.frames) - 1  # only the damaged block is lost
     assert "corrupt pcapng block" in stats.warnings[0]
 
 
