@@ -1,7 +1,10 @@
 """The small interface through which the capture layer hands streams to a decoder.
 
 The tracker calls a `SinkFactory` once per new TCP connection and then feeds the returned
-`ConnectionSink`, in capture order:
+`ConnectionSink`, in capture order. A connection that begins with a bare SYN gets its sink
+when it first carries anything beyond its handshake, or when it is handed over if it never
+does (a SYN never answered, refused, or left at the SYN-ACK): the sink sees the same facts
+either way (`TcpTracker(compact_handshakes=False)` calls the factory at the SYN).
 
 * `on_data(direction, data, frame, ts)` for each segment's newly in-order payload bytes;
   buffered segments that a late segment made contiguous follow one call each, with their own

@@ -131,6 +131,9 @@ class TcpFacts:
     rst_count: int = 0
     fin_count: int = 0  # FIN segments, retransmitted FINs included (`fins` keeps the first few)
     refused: bool = False  # the SYN was answered by an RST
+    # The client acknowledged something (an ACK, or an RST carrying one): after a SYN-ACK, the
+    # handshake completed. False for a SYN-ACK never answered, or answered by a scanner's RST.
+    client_acked: bool = False
     mid_stream: bool = False  # no SYN seen: the capture began after the connection opened
     open_at_capture_end: bool = False
     evicted: bool = False  # dropped by the open-connection cap before it closed

@@ -44,7 +44,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from capture.errors import CaptureError
 from capture.ip import IPPROTO_TCP, _walk_extensions
@@ -454,7 +454,14 @@ class LiveCapture:
 
 class LiveTracker(TcpTracker):
     """A tracker whose clock also moves without frames: on a quiet link a closed connection
-    is still released (and reported) once its linger has passed."""
+    is still released (and reported) once its linger has passed.
+
+    Half-open connections get a `Connection` (and a sink) at their SYN unless told otherwise
+    (`compact_handshakes=True`): live sinks keep each connection's packets from its first one,
+    so they must exist when the SYN arrives."""
+
+    def __init__(self, *args: Any, compact_handshakes: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, compact_handshakes=compact_handshakes, **kwargs)
 
     def advance(self, now: float) -> None:
         if self._lingering and self._lingering[0][0] <= now:

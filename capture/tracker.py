@@ -23,6 +23,19 @@ open-connection cap evicts the least recently active connection, bounding a days
 run; it is found with a lazily updated heap, so the per-frame path does no bookkeeping for
 it beyond the `last_frame` it records anyway.
 
+Half-open connections: a SYN nobody has answered yet, or answered only by a SYN-ACK, is
+kept as a `_Handshake` (a few header fields per packet, packed in a bytes object: about 200
+bytes) instead of a `Connection` with its facts, streams and sink (several kilobytes with a
+decoder). Retransmitted SYNs, SYN-ACKs and an RST that ends the attempt (refused, or a
+scanner's reset) stay in it, and a reset one lingers like any closed connection. Any other
+packet (the client's ACK, data, a FIN) turns it into a `Connection` by replaying those packets
+through the usual code, so the facts and the order in which connections are handed over are
+exactly what they would have been; one that never gets there is replayed the same way when it
+is released. A SYN flood therefore costs little memory, and when the open-connection cap is
+reached these are evicted first, before any established connection. `compact_handshakes=False`
+gives every SYN a `Connection` at once (live capture does, so that its per-connection packet
+buffer sees the handshake).
+
 Counting: the reader counts `stats.frames`; a live source calling `feed` itself must count
 them too for `stats.unaccounted_frames()` to mean anything. The per-packet counters
 (`packets`, `frame_bytes`, `payload_bytes`, `last_payload_ts`, `last_frame`, `last_ts`) are
@@ -92,6 +105,11 @@ FAST_TCP4 = {
 }
 
 DIRECTIONS = (C2S, S2C)
+
+# One packet of a half-open connection: frame, ts, sent by the client, flags, seq, ack, window,
+# TTL, wire length.
+HANDSHAKE_RECORD = struct.Struct("<QdBBIIHBI")
+HANDSHAKE_RECORDS = 8  # packets kept before a half-open connection becomes a `Connection`
 PER_DIRECTION_FACTS = (
     "packets",
     "frame_bytes",
@@ -141,6 +159,7 @@ class Connection:
             facts.last_payload_ts[direction] = side.last_payload_ts
         latest = max(self.sides, key=lambda side: side.last_frame)
         facts.last_frame, facts.last_ts = latest.last_frame, latest.last_ts
+        facts.client_acked = self.sides[S2C].peer_ack is not None  # set by the client's ACKs
         return facts
 
     def swap_roles(self) -> None:
@@ -161,6 +180,31 @@ class Connection:
         self.sides.reverse()
         for direction, side in zip(DIRECTIONS, self.sides, strict=True):
             side.direction = direction
+
+
+class _Handshake:
+    """A connection that is, so far, only its SYN (and retransmissions), maybe the SYN-ACK, and
+    maybe an RST: each packet's header fields packed into `records`. `key` is the client's
+    4-tuple; `closed` once an RST ended it (it then lingers); `conn` is the `Connection` it
+    became while lingering, if it became one."""
+
+    __slots__ = ("closed", "conn", "key", "records")
+
+    def __init__(self, key: bytes, record: bytes) -> None:
+        self.key = key
+        self.records = record
+        self.closed = False
+        self.conn: Connection | None = None
+
+    @property
+    def conn_id(self) -> int:
+        return HANDSHAKE_RECORD.unpack_from(self.records)[0]  # its first frame
+
+
+def reverse_key(key: bytes) -> bytes:
+    """The other direction's 4-tuple key."""
+    half = (len(key) - 4) // 2
+    return key[half : 2 * half] + key[:half] + key[-2:] + key[-4:-2]
 
 
 def in_shard(key: bytes, shard: tuple[int, int]) -> bool:
@@ -184,7 +228,8 @@ class TcpTracker:
     segments kept per direction to compare retransmissions against. `shard`: (index, count)
     to track only the connections whose endpoint pair hashes to `index` modulo `count`, so that
     `count` processes reading the same capture split its connections between them; the frames
-    of the others are counted in `stats.other_shard`.
+    of the others are counted in `stats.other_shard`. `compact_handshakes`: keep connections
+    that are only a SYN (and its answer) in a few hundred bytes until they carry more.
     """
 
     def __init__(
@@ -199,6 +244,7 @@ class TcpTracker:
         recent_segments: int = DEFAULT_RECENT_SEGMENTS,
         fragment_timeout: float = 30.0,
         shard: tuple[int, int] | None = None,
+        compact_handshakes: bool = True,
     ) -> None:
         self.sink_factory = sink_factory
         self.stats = stats if stats is not None else CaptureStats()
@@ -212,7 +258,11 @@ class TcpTracker:
         self._connections: dict[int, Connection] = {}  # by conn_id, in creation order
         # (frame of last activity when queued, conn_id): a lazy min-heap for eviction.
         self._activity: list[tuple[int, int]] = []
-        self._lingering: deque[tuple[float, Connection]] = deque()
+        self._lingering: deque[tuple[float, Connection | _Handshake]] = deque()
+        # Half-open connections by the client's key, oldest first (see the module docstring).
+        self._handshakes: dict[bytes, _Handshake] = {}
+        self.compact_handshakes = compact_handshakes
+        self._replaying: _Handshake | None = None
         self._last_frame = 0
         self._current_frame = 0  # the frame being fed: when a connection is handed over
         self._last_ts = 0.0
@@ -228,7 +278,12 @@ class TcpTracker:
             feed(frame)
 
     def open_connections(self) -> int:
-        return len(self._connections)
+        """Connections tracked now, half-open ones included."""
+        return len(self._connections) + len(self._handshakes)
+
+    def half_open_connections(self) -> int:
+        """Connections kept compactly: only a SYN, maybe its SYN-ACK or an RST, so far."""
+        return len(self._handshakes)
 
     def feed(self, frame: Frame) -> None:
         """Account one frame: skip it, or update its connection and deliver its bytes."""
@@ -283,6 +338,12 @@ class TcpTracker:
             payload = data[payload_start:captured]
 
         side = self._table.get(key)
+        if side is None and self.compact_handshakes:
+            if self._handshake_packet(
+                key, seq, ack, flags, window, ttl, frame_no, ts, wire_len, len(payload) + missing
+            ):
+                return
+            side = self._table.get(key)  # a half-open connection became a Connection
         if side is None or flags & CONTROL_FLAGS:
             side = self._lifecycle(
                 side, key, sport, dport, seq, ack, flags, window, ttl, frame_no, ts,
@@ -310,16 +371,128 @@ class TcpTracker:
             self._closing_flags(side, flags, frame_no, ts)
 
     def finish(self) -> None:
-        """The capture ended: release every connection, lingering ones first."""
+        """The capture ended: release every connection, lingering ones first, then the others
+        oldest first."""
         self._current_frame = self.stats.frames + 1  # after every frame
         while self._lingering:
-            deadline, conn = self._lingering.popleft()
-            if not conn.released:
-                self._release(conn, "lost_segment", deadline)
-        for conn in list(self._connections.values()):
+            deadline, item = self._lingering.popleft()
+            self._release_lingered(item, deadline)
+        remaining: list[tuple[int, Connection | _Handshake]] = [
+            (conn._facts.conn_id, conn) for conn in self._connections.values()
+        ]
+        remaining += [(handshake.conn_id, handshake) for handshake in self._handshakes.values()]
+        remaining.sort(key=lambda item: item[0])
+        for _conn_id, item in remaining:
+            conn = self._replay(item) if isinstance(item, _Handshake) else item
             conn._facts.open_at_capture_end = True
             self._release(conn, "capture_end")
         self.fragments.give_up()
+
+    # -- half-open connections ------------------------------------------------------------
+
+    def _handshake_packet(
+        self,
+        key: bytes,
+        seq: int,
+        ack: int,
+        flags: int,
+        window: int,
+        ttl: int,
+        frame_no: int,
+        ts: float,
+        wire_len: int,
+        payload_len: int,
+    ) -> bool:
+        """A packet of no tracked connection: True when a half-open connection took it (a
+        new SYN starts one), False when it is for the usual path (having turned the half-open
+        connection it belongs to, if any, into a `Connection`)."""
+        handshakes = self._handshakes
+        handshake = handshakes.get(key)
+        from_client = True
+        if handshake is None:
+            handshake = handshakes.get(reverse_key(key))
+            from_client = False
+        if handshake is None:
+            if flags & (SYN | ACK | FIN | RST) != SYN or payload_len:
+                return False
+            if len(self._connections) + len(handshakes) >= self.max_connections:
+                self._evict_one()
+            record = HANDSHAKE_RECORD.pack(frame_no, ts, 1, flags, seq, ack, window, ttl, wire_len)
+            handshakes[key] = _Handshake(key, record)
+            self.stats.connections += 1
+            return True
+        kind = flags & (SYN | ACK | FIN | RST)
+        if handshake.closed:
+            absorbed = not flags & SYN  # late packets of an attempt that was reset
+        elif kind == RST or kind == RST | ACK:
+            absorbed = True
+        elif from_client:
+            absorbed = kind == SYN and seq == HANDSHAKE_RECORD.unpack_from(handshake.records)[4]
+        else:
+            absorbed = kind == SYN | ACK
+        if (
+            absorbed
+            and not payload_len
+            and len(handshake.records) < HANDSHAKE_RECORDS * HANDSHAKE_RECORD.size
+        ):
+            handshake.records += HANDSHAKE_RECORD.pack(
+                frame_no, ts, from_client, flags, seq, ack, window, ttl, wire_len
+            )
+            if flags & RST and not handshake.closed:
+                handshake.closed = True
+                self._lingering.append((ts + self.linger, handshake))
+            return True
+        conn = self._replay(handshake)
+        if handshake.closed:
+            handshake.conn = conn  # its place in the linger queue now stands for conn
+        return False
+
+    def _replay(self, handshake: _Handshake) -> Connection:
+        """Turn a half-open connection into a `Connection`: its packets go through the same
+        steps as in `feed` (there were no payloads), so the facts come out the same."""
+        del self._handshakes[handshake.key]
+        self._replaying = handshake
+        client_key, server_key = handshake.key, reverse_key(handshake.key)
+        client_ports = struct.unpack("!HH", client_key[-4:])
+        side = None
+        try:
+            for record in HANDSHAKE_RECORD.iter_unpack(handshake.records):
+                frame_no, ts, from_client, flags, seq, ack, window, ttl, wire_len = record
+                key = client_key if from_client else server_key
+                sport, dport = client_ports if from_client else client_ports[::-1]
+                side = self._table.get(key)
+                if side is None or flags & CONTROL_FLAGS:
+                    side = self._lifecycle(
+                        side, key, sport, dport, seq, ack, flags, window, ttl, frame_no, ts, 0
+                    )
+                side.packets += 1
+                side.frame_bytes += wire_len
+                side.last_frame = frame_no
+                side.last_ts = ts
+                if not flags & RST:
+                    side.ttls[ttl] = side.ttls.get(ttl, 0) + 1
+                    if not window and not flags & SYN:
+                        self._zero_window(side, frame_no, ts, ttl, flags, seq, ack)
+                if flags & ACK:
+                    side.peer.peer_ack = ack
+                if flags & (FIN | RST):
+                    self._closing_flags(side, flags, frame_no, ts)
+        finally:
+            self._replaying = None
+        assert side is not None
+        return side.conn
+
+    def _release_lingered(self, item: Connection | _Handshake, deadline: float) -> None:
+        """The linger of a closed connection (or reset half-open one) is over: hand it over."""
+        if isinstance(item, _Handshake):
+            if item.conn is not None:
+                item = item.conn
+            elif self._handshakes.get(item.key) is item:
+                item = self._replay(item)
+            else:
+                return  # evicted meanwhile
+        if not item.released:
+            self._release(item, "lost_segment", deadline)
 
     # -- the slow paths -----------------------------------------------------------------
 
@@ -439,7 +612,7 @@ class TcpTracker:
         frame_no: int,
         ts: float,
     ) -> StreamDirection:
-        if len(self._connections) >= self.max_connections:
+        if len(self._connections) + len(self._handshakes) >= self.max_connections:
             self._evict_one()
         addresses, port_bytes = key[:-4], key[-4:]
         half = len(addresses) // 2
@@ -484,7 +657,8 @@ class TcpTracker:
             activity[:] = [(c.queued_frame, c._facts.conn_id) for c in self._connections.values()]
             heapq.heapify(activity)
         heapq.heappush(activity, (frame_no, facts.conn_id))
-        self.stats.connections += 1
+        if self._replaying is None:  # a half-open connection was counted when it began
+            self.stats.connections += 1
         sink = self.sink_factory(conn)
         if sink is not None:
             conn.sink = sink
@@ -523,16 +697,18 @@ class TcpTracker:
             return
         if flags & RST or all(each.fin_offset is not None for each in conn.sides):
             conn.closed = True
-            self._lingering.append((ts + self.linger, conn))
+            replaying = self._replaying
+            if replaying is None or not replaying.closed:
+                self._lingering.append((ts + self.linger, conn))
+            # else: the half-open connection's own place in the linger queue stands for it
             for each in conn.sides:  # lingering should cost little: drop the compare window
                 each.recent.clear()
 
     def _release_lingering(self, now: float) -> None:
         lingering = self._lingering
         while lingering and lingering[0][0] <= now:
-            deadline, conn = lingering.popleft()
-            if not conn.released:
-                self._release(conn, "lost_segment", deadline)
+            deadline, item = lingering.popleft()
+            self._release_lingered(item, deadline)
 
     def _evict_one(self) -> None:
         """Evict the least recently active connection.
@@ -540,7 +716,19 @@ class TcpTracker:
         The heap holds each connection at the frame it was last known active; an entry
         whose connection has been active since is pushed back with its newer frame. The
         first entry found current is the true least recently active connection, because
-        every other connection's activity is at least its own heap key."""
+        every other connection's activity is at least its own heap key.
+
+        Half-open connections go first, oldest first: a SYN flood must not push established
+        connections out."""
+        if self._handshakes:
+            handshake = next(iter(self._handshakes.values()))
+            conn = self._replay(handshake)
+            if handshake.closed:
+                handshake.conn = conn
+            conn._facts.evicted = True
+            self.stats.connections_evicted += 1
+            self._release(conn, "evicted")
+            return
         connections = self._connections
         heap = self._activity
         while True:

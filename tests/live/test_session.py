@@ -462,7 +462,9 @@ def _facts_of(frames: list[Frame], conn_id: int = 1):
     from capture import TcpTracker
 
     seen = []
-    tracker = TcpTracker(lambda conn: seen.append(conn) or None, server_ports=None)
+    tracker = TcpTracker(
+        lambda conn: seen.append(conn) or None, server_ports=None, compact_handshakes=False
+    )
     tracker.feed(frames[0])
     facts = seen[0].facts
     facts.conn_id = conn_id
