@@ -92,8 +92,8 @@ def open_frames(
             readable.append(source)
     if not readable:
         raise CaptureError("no input could be read: " + "; ".join(map(str, failures)))
-    for error in failures:
-        stats.warn(f"{error}: left out, the other files are analysed")
+    for failure in failures:
+        stats.warn(f"{failure}: left out, the other files are analysed")
     return _merge(readable, stats)
 
 

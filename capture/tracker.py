@@ -188,13 +188,19 @@ class _Handshake:
     4-tuple; `closed` once an RST ended it (it then lingers); `conn` is the `Connection` it
     became while lingering, if it became one."""
 
-    __slots__ = ("closed", "conn", "key", "records")
+    __slots__ = ("closed", "conn", "key", "records", "replayed")
 
     def __init__(self, key: bytes, record: bytes) -> None:
         self.key = key
         self.records = record
         self.closed = False
+        self.replayed = False  # it became a Connection (or was evicted as one)
         self.conn: Connection | None = None
+
+    @property
+    def released(self) -> bool:
+        """Handed over already (as the `Connection` it became)."""
+        return self.conn.released if self.conn is not None else self.replayed
 
     @property
     def conn_id(self) -> int:
@@ -451,6 +457,7 @@ class TcpTracker:
         """Turn a half-open connection into a `Connection`: its packets go through the same
         steps as in `feed` (there were no payloads), so the facts come out the same."""
         del self._handshakes[handshake.key]
+        handshake.replayed = True
         self._replaying = handshake
         client_key, server_key = handshake.key, reverse_key(handshake.key)
         client_ports = struct.unpack("!HH", client_key[-4:])
@@ -486,13 +493,15 @@ class TcpTracker:
         """The linger of a closed connection (or reset half-open one) is over: hand it over."""
         if isinstance(item, _Handshake):
             if item.conn is not None:
-                item = item.conn
-            elif self._handshakes.get(item.key) is item:
-                item = self._replay(item)
+                conn = item.conn
+            elif not item.replayed:
+                conn = self._replay(item)
             else:
                 return  # evicted meanwhile
-        if not item.released:
-            self._release(item, "lost_segment", deadline)
+        else:
+            conn = item
+        if not conn.released:
+            self._release(conn, "lost_segment", deadline)
 
     # -- the slow paths -----------------------------------------------------------------
 
@@ -722,12 +731,12 @@ class TcpTracker:
         connections out."""
         if self._handshakes:
             handshake = next(iter(self._handshakes.values()))
-            conn = self._replay(handshake)
+            evicted = self._replay(handshake)
             if handshake.closed:
-                handshake.conn = conn
-            conn._facts.evicted = True
+                handshake.conn = evicted
+            evicted._facts.evicted = True
             self.stats.connections_evicted += 1
-            self._release(conn, "evicted")
+            self._release(evicted, "evicted")
             return
         connections = self._connections
         heap = self._activity
