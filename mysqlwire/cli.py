@@ -31,6 +31,8 @@ from mysqlwire.output.dump import DumpWriter
 from mysqlwire.output.records import JsonlWriter, write_json
 from mysqlwire.output.table import write_table
 from mysqlwire.pipeline import AnalysisOptions, AnalysisResult, analyze
+from mysqlwire.report.attempts import LISTED_MAX as ATTEMPTS_LISTED_MAX
+from mysqlwire.report.attempts import collapse as collapse_attempts
 from mysqlwire.report.connection_report import ConnectionReport
 from mysqlwire.report.findings import SEVERITY_RANK
 
@@ -144,6 +146,10 @@ def analyze_command(
     )
     log = _read_error_log(error_log_path, log_tz) if error_log_path else None
     reports: list[ConnectionReport] = []
+    # Connections that never got past the TCP handshake are held back: listed one by one only
+    # if there are few (report/attempts.py), otherwise only counted in the summary.
+    attempts: list[ConnectionReport] = []
+    attempt_count = [0]
     worst = [-1]
     # jsonl streams each connection as it ends, unless the error log must be joined first:
     # a log line can only be placed once every connection is known.
@@ -154,26 +160,40 @@ def analyze_command(
         def on_report(report: ConnectionReport) -> None:
             if report.not_mysql is None and report.severity is not None:
                 worst[0] = max(worst[0], SEVERITY_RANK[report.severity])
-            if streaming:
+            if report.tcp_attempt is not None:
+                attempt_count[0] += 1
+                if attempt_count[0] <= ATTEMPTS_LISTED_MAX:
+                    attempts.append(report)
+                else:
+                    attempts.clear()
+            elif streaming:
                 writer.connection(report)
             else:
                 reports.append(report)
 
         result = _run(captures, options, on_report)
         _require_mysql(result, options)
+        summary = result.summary
+        if attempt_count[0] > ATTEMPTS_LISTED_MAX:
+            summary = collapse_attempts(summary)
+        elif streaming:
+            for report in attempts:
+                writer.connection(report)
+        else:
+            reports += attempts
         joined = join_error_log(log, reports, log_window) if log is not None else None
         log_summary = joined.summary() if joined is not None else None
         if fmt == "jsonl":
             for report in reports:
                 writer.connection(report)
-            writer.finish(result.summary, result.stats, log_summary)
+            writer.finish(summary, result.stats, log_summary)
         elif fmt == "json":
-            write_json(out, reports, result.summary, result.stats, only_problems, log_summary)
+            write_json(out, reports, summary, result.stats, only_problems, log_summary)
         else:
             write_table(
                 out,
                 reports,
-                result.summary,
+                summary,
                 result.stats,
                 only_problems=only_problems,
                 error_log=joined,
@@ -293,9 +313,15 @@ def _require_mysql(result: AnalysisResult, options: AnalysisOptions) -> None:
     assert isinstance(other, dict)
     if other["connections"]:
         kinds = ", ".join(other["by_protocol"])
+        hint = ""
+        if any(kind.startswith("mysqlx") for kind in other["by_protocol"]):
+            hint = (
+                "; mysqlwire decodes the classic protocol, not the X protocol (port 33060): "
+                "capture the classic port (3306) instead"
+            )
         raise UserError(
             f"no MySQL traffic found on {ports}: {other['connections']} "
-            f"connection(s) there speak something else ({kinds})"
+            f"connection(s) there speak something else ({kinds}){hint}"
         )
     hints = []
     if stats.unsupported_linktype:

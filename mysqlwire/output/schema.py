@@ -52,6 +52,7 @@ def connection_record(report: ConnectionReport) -> dict[str, object]:
         "last_frame": report.last_frame,
         "error_log": report.error_log,
         "finding_counts": report.finding_counts,
+        "tcp_attempt": report.tcp_attempt,
     }
 
 

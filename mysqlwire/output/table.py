@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import textwrap
 from collections import defaultdict
-from typing import TextIO
+from typing import Any, TextIO
 
 from tabulate import tabulate
 
@@ -17,12 +17,17 @@ from capture import CaptureStats
 from mysqlwire.errorlog.join import JoinResult
 from mysqlwire.output.describe import format_ts
 from mysqlwire.output.schema import capture_record
+from mysqlwire.report.attempts import MAX_TALLIED as ATTEMPTS_TALLIED
 from mysqlwire.report.connection_report import ConnectionReport
 from mysqlwire.report.findings import Finding
 from mysqlwire.report.verdicts import VERDICTS
 
 WIDTH = 100
 NARROW_COLUMNS = 77  # what the fixed columns and their separators take
+NOT_MYSQL_EXAMPLES = 3
+ATTEMPT_EXAMPLES = 3
+ANSWERING_SHOWN = 10
+MEMBERS_LISTED = 30  # connections named in a paragraph of identical verdicts; the rest counted
 
 
 def write_table(
@@ -149,8 +154,10 @@ def _write_findings(out: TextIO, reports: list[ConnectionReport], numbers: dict[
         first = group[0]
         members = ", ".join(
             f"#{numbers[id(r)]}" + (f" (thread {r.thread_id})" if r.thread_id is not None else "")
-            for r in group
+            for r in group[:MEMBERS_LISTED]
         )
+        if len(group) > MEMBERS_LISTED:
+            members += f" and {len(group) - MEMBERS_LISTED:,} more"
         idles = [r.idle_before_close for r in group if r.idle_before_close is not None]
         if not idles:
             idle = ""
@@ -273,10 +280,18 @@ def write_summary(out: TextIO, summary: dict[str, object], stats: CaptureStats) 
     assert isinstance(other, dict)
     if other["connections"]:
         kinds = ", ".join(f"{k} {v}" for k, v in other["by_protocol"].items())
+        examples = "; ".join(
+            f"{e['client']} -> {e['server']} ({e['protocol']})"
+            for e in other["examples"][:NOT_MYSQL_EXAMPLES]
+        )
         _line(
             out,
-            f"{other['connections']} connection(s) on the MySQL port(s) were not MySQL: {kinds}",
+            f"{other['connections']} connection(s) on the MySQL port(s) were not MySQL: {kinds}"
+            f" (e.g. {examples})",
         )
+    attempts = summary.get("tcp_attempts")
+    if isinstance(attempts, dict) and attempts["connections"] and not attempts["listed"]:
+        _write_attempts(out, attempts)
     capture = capture_record(stats)
     skipped = {k: v for k, v in capture["skipped"].items() if v}  # type: ignore[union-attr]
     files = len(stats.files)
@@ -296,5 +311,68 @@ def write_summary(out: TextIO, summary: dict[str, object], stats: CaptureStats) 
         _line(out, f"warning: {warning}")
 
 
-def _line(out: TextIO, text: str) -> None:
-    out.write(textwrap.fill(text, WIDTH, initial_indent="  ", subsequent_indent="    ") + "\n")
+ATTEMPT_KINDS = {
+    "unanswered": "SYN never answered",
+    "refused": "refused (RST)",
+    "half_open": "SYN-ACK never acknowledged (half-open)",
+    "reset_after_syn_ack": "reset by the client after the SYN-ACK",
+}
+
+
+def _write_attempts(out: TextIO, attempts: dict[str, Any]) -> None:
+    """Connections that never got past the TCP handshake, too many to list: counted, with who
+    sent them where, the pattern they make, and a few examples."""
+    kinds = ", ".join(f"{ATTEMPT_KINDS[k]} {n:,}" for k, n in attempts["by_kind"].items())
+    _line(
+        out,
+        f"{attempts['connections']:,} connection attempt(s) never got past the TCP handshake "
+        f"and are not listed above: {kinds}",
+    )
+    clients, servers = attempts["client_addresses"], attempts["server_endpoints"]
+    where = (
+        f"from {_at_least(clients)}{clients:,} client address(es)"
+        + _most(attempts["top_clients"], "client")
+        + f"; to {_at_least(servers)}{servers:,} server port(s) on "
+        + f"{attempts['server_addresses']:,} address(es)"
+        + _most(attempts["top_servers"], "server")
+    )
+    pattern = attempts["pattern"]
+    if pattern == "flood":
+        where += f": this looks like a SYN flood against {attempts['top_servers'][0]['server']}"
+    elif pattern == "scan":
+        where += f": this looks like a scan from {attempts['top_clients'][0]['client']}"
+    _line(out, where, indent=4)
+    answering = attempts["answering_examples"][:ANSWERING_SHOWN]
+    if answering:
+        more = attempts["answering_servers"] - len(answering)
+        _line(
+            out,
+            "answered with a SYN-ACK (something listens there): "
+            + ", ".join(answering)
+            + (f" and {more:,} more" if more > 0 else ""),
+            indent=4,
+        )
+    examples = "; ".join(
+        f"#{e['conn_id']} {e['client']} -> {e['server']} {e['kind']} at {format_ts(e['start'])}"
+        for e in attempts["examples"][:ATTEMPT_EXAMPLES]
+    )
+    _line(out, f"e.g. {examples}", indent=4)
+
+
+def _at_least(count: int) -> str:
+    return "at least " if count >= ATTEMPTS_TALLIED else ""
+
+
+def _most(top: list[dict[str, Any]], name: str) -> str:
+    """ ", most: 10.0.0.1 (900), 10.0.0.2 (50)": the busiest, when any made more than one."""
+    shown = [f"{entry[name]} ({entry['attempts']:,})" for entry in top if entry["attempts"] > 1]
+    return f", most: {', '.join(shown)}" if shown else ""
+
+
+def _line(out: TextIO, text: str, indent: int = 2) -> None:
+    out.write(
+        textwrap.fill(
+            text, WIDTH, initial_indent=" " * indent, subsequent_indent=" " * (indent + 2)
+        )
+        + "\n"
+    )

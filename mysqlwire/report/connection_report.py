@@ -21,6 +21,7 @@ from mysqlwire.protocol.error_codes import (
     MAX_ALLOWED_PACKET_CODES,
     error_label,
 )
+from mysqlwire.report.attempts import tcp_attempt
 from mysqlwire.report.close_classifier import (
     FATAL_ERROR_CODES,
     CloseEvidence,
@@ -80,6 +81,7 @@ class ConnectionReport:
     first_frame: int = 0
     last_frame: int = 0
     not_mysql: str | None = None  # the protocol it looks like instead, when not MySQL
+    tcp_attempt: str | None = None  # never got past the TCP handshake: which way (attempts.py)
     error_log: list[dict[str, object]] | None = None  # server log lines about it (--error-log)
     finding_counts: dict[str, int] = field(default_factory=dict)  # by kind, beyond the list cap
     released_at: int = 0  # frame being read when the capture layer handed it over (ordering)
@@ -440,6 +442,10 @@ class ConnectionRecorder:
         ]
         kind = VERDICTS[verdict.close]
         severities = [f.severity for f in findings] + ([kind.severity] if kind.severity else [])
+        attempt = tcp_attempt(facts)
+        # A connection that never completed the TCP handshake never reached the server
+        # process: it cannot move the server's abort counters.
+        counter = None if attempt else server_counter(verdict.close, self.authenticated)
         return ConnectionReport(
             conn_id=facts.conn_id,
             client=str(facts.client),
@@ -455,7 +461,7 @@ class ConnectionRecorder:
             idle_before_close=verdict.idle_before_close,
             last_command=verdict.last_command,
             severity=worst_severity(severities),
-            server_counter=server_counter(verdict.close, self.authenticated),
+            server_counter=counter,
             thread_id=self.thread_id,
             server_version=self.server_version,
             user=self.user,
@@ -477,6 +483,7 @@ class ConnectionRecorder:
             first_frame=facts.first_frame,
             last_frame=facts.last_frame,
             not_mysql=self.not_mysql.protocol if self.not_mysql else None,
+            tcp_attempt=attempt,
             finding_counts=dict(self.finding_counts),
             released_at=facts.released_at,
             release_rank=facts.release_rank,

@@ -8,6 +8,10 @@ left at least half of its connections unclosed (closed without COM_QUIT, or stil
 the capture ended). A 1040 it received is reported with it, but is not enough on its own: a
 well-behaved client can meet a server that others have filled.
 
+Connections that never got past the TCP handshake (attempts.py) are counted among the
+connections and verdicts like the others, and tallied in `tcp_attempts`, but they are left out
+of the per-client tallies: a flood from one address is not a leaking client.
+
 The result does not depend on the order reports arrive in (`--jobs` merges several processes),
 and memory is bounded: per client address, a capped list of connection spans; addresses beyond
 `MAX_CLIENTS` are counted but not tallied one by one.
@@ -20,6 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from mysqlwire.protocol.error_codes import ERROR_NAMES, TOO_MANY_CONNECTIONS
+from mysqlwire.report.attempts import AttemptTally
 from mysqlwire.report.connection_report import ConnectionReport
 from mysqlwire.report.verdicts import ABORTED_CLIENTS, ABORTED_CONNECTS, VERDICTS
 
@@ -76,6 +81,7 @@ class SummaryBuilder:
         self.clients_not_tallied = 0
         self.other_protocols: Counter[str] = Counter()
         self.other_examples: list[tuple[str, str, str, int]] = []
+        self.attempts = AttemptTally()
         self.connections = 0
 
     def add(self, report: ConnectionReport) -> None:
@@ -90,6 +96,9 @@ class SummaryBuilder:
         self.findings.update(report.finding_counts)
         if report.severity:
             self.severities[report.severity] += 1
+        if report.tcp_attempt is not None:  # not a MySQL client's doing: no client tally
+            self.attempts.add(report)
+            return
         tally = self.clients.get(report.client_ip)
         if tally is None:
             if len(self.clients) >= MAX_CLIENTS:
@@ -146,6 +155,7 @@ class SummaryBuilder:
                     for c, s, p, b in self.other_examples
                 ],
             },
+            "tcp_attempts": self.attempts.result(),
         }
 
     def _clients_by_aborted(self) -> list[dict[str, object]]:

@@ -53,6 +53,7 @@ CONNECTION_FIELDS = {
     "last_frame",
     "error_log",
     "finding_counts",
+    "tcp_attempt",
 }
 FINDING_FIELDS = {"kind", "severity", "frame", "ts", "detail"}
 SUMMARY_FIELDS = {
@@ -69,6 +70,7 @@ SUMMARY_FIELDS = {
     "leaking_clients",
     "clients_not_tallied",
     "not_mysql",
+    "tcp_attempts",
     "capture",
     "error_log",
 }
