@@ -22,6 +22,7 @@ from mysqlwire.cli_options import (
     max_allowed_packet_option,
     only_problems_option,
     port_option,
+    redact_option,
     server_ports,
 )
 from mysqlwire.errorlog import ErrorLog, ErrorLogUnreadable, read_error_log
@@ -29,6 +30,7 @@ from mysqlwire.errorlog.join import DEFAULT_WINDOW, join_error_log
 from mysqlwire.live_cli import live_command
 from mysqlwire.output.dump import DumpWriter
 from mysqlwire.output.records import JsonlWriter, write_json
+from mysqlwire.output.redact import redact_report
 from mysqlwire.output.table import write_table
 from mysqlwire.pipeline import AnalysisOptions, AnalysisResult, analyze
 from mysqlwire.report.attempts import LISTED_MAX as ATTEMPTS_LISTED_MAX
@@ -124,6 +126,7 @@ capture_argument = click.argument("captures", nargs=-1, required=True, metavar="
     metavar="SECONDS",
     help="How far apart log and capture times may be when no thread id matches.",
 )
+@redact_option
 def analyze_command(
     captures: tuple[str, ...],
     ports: tuple[int, ...],
@@ -136,6 +139,7 @@ def analyze_command(
     error_log_path: str | None,
     log_tz: str | None,
     log_window: float,
+    redact: bool,
 ) -> None:
     """Verdicts and findings for every MySQL connection in CAPTURE... (pcap, pcapng, .gz;
     several files are merged by time; '-' reads standard input)."""
@@ -158,6 +162,8 @@ def analyze_command(
         writer = JsonlWriter(out, only_problems)
 
         def on_report(report: ConnectionReport) -> None:
+            if redact:
+                report = redact_report(report)
             if report.not_mysql is None and report.severity is not None:
                 worst[0] = max(worst[0], SEVERITY_RANK[report.severity])
             if report.tcp_attempt is not None:
@@ -224,14 +230,15 @@ def _read_error_log(path: str, tz: str | None) -> ErrorLog:
     type=click.Path(dir_okay=False, writable=True),
     help="Write to this file instead of standard output.",
 )
+@redact_option
 def dump_command(
-    captures: tuple[str, ...], ports: tuple[int, ...], fmt: str, output: str | None
+    captures: tuple[str, ...], ports: tuple[int, ...], fmt: str, output: str | None, redact: bool
 ) -> None:
     """One line per logical MySQL packet: frame, time, connection, direction, sequence id,
     length, decoded type and text."""
     options = AnalysisOptions(server_ports=server_ports(ports), detail=True)
     with LazyOutput(output) as out:
-        writer = DumpWriter(out, fmt)
+        writer = DumpWriter(out, fmt, redact=redact)
         result = _run(captures, options, lambda report: None, on_event=writer.event)
         _require_mysql(result, options)
     _warn(result.stats)

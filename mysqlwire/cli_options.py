@@ -98,3 +98,9 @@ max_allowed_packet_option = click.option(
     show_default="64MiB",
     help="Flag logical packets larger than this.",
 )
+redact_option = click.option(
+    "--redact",
+    is_flag=True,
+    help="Replace literals (strings, numbers in SQL text, values in ERR messages, row and "
+    "parameter values) with '?' so the output can be shared: docs/sharing.md.",
+)

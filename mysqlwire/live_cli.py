@@ -29,6 +29,7 @@ from mysqlwire.cli_options import (
     max_allowed_packet_option,
     only_problems_option,
     port_option,
+    redact_option,
     server_ports,
 )
 from mysqlwire.live import (
@@ -44,7 +45,9 @@ from mysqlwire.live import (
     signals_handled,
     stream_is_tty,
 )
+from mysqlwire.output.redact import redact_report
 from mysqlwire.pipeline import AnalysisOptions
+from mysqlwire.report.connection_report import ConnectionReport
 
 
 @click.command("live")
@@ -149,6 +152,7 @@ from mysqlwire.pipeline import AnalysisOptions
     "(like tcpdump -Z; 'root' keeps root).",
 )
 @max_allowed_packet_option
+@redact_option
 @click.option(
     "--color",
     type=click.Choice(["auto", "always", "never"]),
@@ -174,6 +178,7 @@ def live_command(
     buffer_size: int,
     user: str,
     max_allowed_packet: int,
+    redact: bool,
     color: str,
 ) -> None:
     """Capture MySQL traffic on this host and print each connection's verdict as it ends,
@@ -233,7 +238,8 @@ def live_command(
         interface=interface,
     )
     analysis = AnalysisOptions(server_ports=tracked_ports, max_allowed_packet=max_allowed_packet)
-    session = LiveSession(
+    session_class = RedactingLiveSession if redact else LiveSession
+    session = session_class(
         source, out, options=options, analysis=analysis, writer=writer, problems=problems
     )
     if note:
@@ -251,6 +257,14 @@ def live_command(
         # The reader went away (`| head`): nothing more can be written, and Python must not
         # complain when it flushes standard output at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+class RedactingLiveSession(LiveSession):
+    """`live --redact`: each connection's report has its literals hidden before anything is
+    written or summed (output/redact.py)."""
+
+    def _report(self, report: ConnectionReport) -> None:
+        super()._report(redact_report(report))
 
 
 def _user_name() -> str:

@@ -8,18 +8,24 @@ from typing import TextIO
 from capture import TcpFacts
 from mysqlwire.output.describe import describe, format_time_of_day, format_ts
 from mysqlwire.output.records import dumps
+from mysqlwire.output.redact import redact_event
 from mysqlwire.output.schema import SCHEMA_VERSION
 from mysqlwire.protocol import events as ev
 from mysqlwire.protocol.constants import CLIENT, SIDE_NAMES
 
 
 class DumpWriter:
-    def __init__(self, out: TextIO, fmt: str = "text") -> None:
+    """Writes each event as it comes; `redact` hides literals first (output/redact.py)."""
+
+    def __init__(self, out: TextIO, fmt: str = "text", *, redact: bool = False) -> None:
         self.out = out
         self.jsonl = fmt == "jsonl"
+        self.redact = redact
         self.introduced: set[int] = set()
 
     def event(self, facts: TcpFacts, event: ev.Event) -> None:
+        if self.redact:
+            event = redact_event(event)
         label, text = describe(event)
         packet = isinstance(event, ev.PacketEvent)
         if self.jsonl:
