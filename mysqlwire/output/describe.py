@@ -18,16 +18,23 @@ TEXT_LIMIT = 160
 
 
 def format_ts(ts: float | None) -> str:
-    """UTC, to the microsecond: captures from different hosts line up, logs can be matched."""
+    """UTC, to the microsecond: captures from different hosts line up, logs can be matched.
+    A timestamp no calendar can show (a damaged file) is given in seconds."""
     if ts is None:
         return "-"
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S.%fZ")
+    try:
+        return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S.%fZ")
+    except (ValueError, OverflowError, OSError):
+        return f"{ts:.6f}s"
 
 
 def format_time_of_day(ts: float | None) -> str:
     if ts is None:
         return "-"
-    return datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%S.%f")
+    try:
+        return datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%S.%f")
+    except (ValueError, OverflowError, OSError):
+        return f"{ts:.6f}s"
 
 
 def _values(values: list[str | None] | None) -> str:
