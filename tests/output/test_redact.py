@@ -19,7 +19,7 @@ from mysqlwire.output.redact import (
 from mysqlwire.protocol import events as ev
 from mysqlwire.report.findings import finding
 
-PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # -- SQL, by example ----------------------------------------------------------------------------
 
