@@ -34,7 +34,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from mysqlwire.protocol import events as ev
 from mysqlwire.report.connection_report import ConnectionReport
@@ -254,7 +255,7 @@ def _handshake_response(event: ev.HandshakeResponse) -> ev.HandshakeResponse:
     return dataclasses.replace(event, attributes=attributes)
 
 
-EVENT_REDACTORS = {
+EVENT_REDACTORS: dict[type, Callable[[Any], ev.Event]] = {
     ev.Command: _command,
     ev.Err: _err,
     ev.Row: _row,

@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from mysqlwire.pipeline import AnalysisOptions, analyze
+from mysqlwire.report.attempts import collapse
+from mysqlwire.report.summary import SummaryBuilder
 from tests.craft import TcpSession
 from tests.hardening.captures import START, capture, flat, quiet_login, run, session, syn_flood
 from tests.mysql_builder import PING, Conversation, client_hello, err, greeting, ok
@@ -283,3 +286,36 @@ def test_garbage_between_real_packets_of_a_live_connection_resynchronises(tmp_pa
     (connection,), _ = jsonl(result)
     assert connection["user"] == "app"  # what came before the garbage is kept
     assert result.exit_code == 0
+
+
+# -- the summary ---------------------------------------------------------------------------
+
+
+def test_the_attempts_summary_does_not_depend_on_the_order_reports_arrive_in(tmp_path: Path):
+    path = capture(tmp_path / "mix.pcap", quiet_login(), port_scan(range(1, 60), {22}))
+    reports: list = []
+    analyze([path], AnalysisOptions(server_ports=None), reports.append)
+    forward, shuffled = SummaryBuilder(), SummaryBuilder()
+    for report in reports:
+        forward.add(report)
+    random.Random(3).shuffle(reports)
+    for report in reports:
+        shuffled.add(report)
+    assert forward.result() == shuffled.result()
+    assert forward.result()["tcp_attempts"]["connections"] == 59
+
+
+def test_collapsing_takes_the_attempts_out_of_every_count_and_nothing_else(tmp_path: Path):
+    path = capture(tmp_path / "mix.pcap", quiet_login(), syn_flood(30, answer="rst"))
+    _, listed = jsonl(run("analyze", "--format", "jsonl", path))  # collapsed by the CLI
+    whole = analyze([path], AnalysisOptions(), lambda report: None).summary
+    assert whole["connections"] == 31 and whole["by_verdict"]["connection_refused"] == 30
+    collapsed = collapse(whole)
+    assert whole["connections"] == 31  # left as it was
+    assert collapsed["connections"] == 1 and collapsed["by_verdict"] == {"clean_quit": 1}
+    assert collapsed["tcp_attempts"]["listed"] is False
+    unchanged = {"aborted_clients", "aborted_connects", "errors_by_code", "not_mysql"}
+    assert all(collapsed[key] == whole[key] for key in unchanged)
+    assert {k: v for k, v in listed.items() if k != "capture"} == {
+        k: v for k, v in collapsed.items() if k not in ("capture", "type", "schema", "error_log")
+    } | {"type": "summary", "schema": 1, "error_log": None}
