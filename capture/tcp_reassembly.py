@@ -12,9 +12,10 @@ order, with the frame number and timestamp of the segment that carried it:
   retransmission or an overlapping segment) is trimmed away and compared with the first;
   one with different bytes is recorded as a conflicting `Retransmission`.
   Delivered segments are compared against a small window of the most recently delivered
-  ones (`recent_segments`, a contiguous run ending at the delivery point, so only the
-  payloads are kept); a retransmission of older bytes counts as unverified rather than
-  keeping unbounded history.
+  ones (`recent_segments`, at most RECENT_BYTES: a contiguous run ending at the delivery
+  point, so only the payloads are kept); a retransmission of older bytes counts as
+  unverified rather than keeping unbounded history, or 64 KB segments for every idle
+  connection.
 * A hole that evidence says will never be filled becomes a `StreamGap` of exact size and
   position, and the bytes after it are delivered: the peer acknowledged past the hole
   (`lost_segment`), the reorder buffer is full (`reorder_overflow`), the connection ended
@@ -25,7 +26,6 @@ order, with the frame number and timestamp of the segment that carried it:
 from __future__ import annotations
 
 from bisect import bisect_right, insort
-from collections import deque
 from typing import Any
 
 from capture.consumer import ConnectionSink
@@ -37,6 +37,7 @@ SEQ_SPACE = 0x100000000
 
 DEFAULT_REORDER_CAP = 4 << 20  # bytes buffered out of order per direction
 DEFAULT_RECENT_SEGMENTS = 8  # delivered segments kept to verify retransmissions
+RECENT_BYTES = 16 << 10  # and at most this many bytes of them, per direction
 TRAILING_LOSS_LIMIT = 1 << 30  # an ACK further ahead than this is not believed
 
 
@@ -87,6 +88,8 @@ class StreamDirection:
         "pending",
         "pending_bytes",
         "recent",
+        "recent_bytes",
+        "recent_limit",
         "reorder_cap",
         "sink",
         "started",
@@ -121,7 +124,9 @@ class StreamDirection:
         self.pending: list[_Pending] | None = None  # sorted by start, never overlapping
         self.pending_bytes = 0
         # The last delivered payloads, contiguous and ending at `offset` (a gap clears it).
-        self.recent: deque[bytes] = deque(maxlen=recent_segments)
+        self.recent: list[bytes] = []  # oldest first; a list costs less than a deque
+        self.recent_bytes = 0
+        self.recent_limit = recent_segments
         self.peer_ack: int | None = None  # latest ACK number the other side sent
         self.fin_offset: int | None = None
 
@@ -159,7 +164,7 @@ class StreamDirection:
                 return
             self.offset += size
             self.next_seq = (seq + size) & SEQ_MASK
-            self.recent.append(payload)
+            self._remember(payload, size)
             self.payload_bytes += size
             self.last_payload_ts = ts
             self.sink.on_data(self.direction, payload, frame, ts)
@@ -234,10 +239,23 @@ class StreamDirection:
 
     # -- internals ----------------------------------------------------------------------
 
+    def _remember(self, payload: bytes, size: int) -> None:
+        """Keep a delivered payload to compare retransmissions with, within both caps."""
+        recent = self.recent
+        recent.append(payload)
+        self.recent_bytes += size
+        while len(recent) > self.recent_limit or self.recent_bytes > RECENT_BYTES:
+            self.recent_bytes -= len(recent[0])
+            del recent[0]
+
+    def forget_recent(self) -> None:
+        self.recent = []
+        self.recent_bytes = 0
+
     def _deliver(self, start: int, payload: bytes, missing: int, frame: int, ts: float) -> None:
         size = len(payload)
         if size:
-            self.recent.append(payload)
+            self._remember(payload, size)
             self.offset = start + size
             self.next_seq = (self.next_seq + size) & SEQ_MASK
             self.payload_bytes += size
@@ -250,7 +268,7 @@ class StreamDirection:
         if size <= 0:
             return
         gap = StreamGap(self.direction, self.offset, size, frame, ts, reason)
-        self.recent.clear()
+        self.forget_recent()
         self.offset += size
         self.next_seq = (self.next_seq + size) & SEQ_MASK
         facts = self.facts

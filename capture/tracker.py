@@ -711,7 +711,7 @@ class TcpTracker:
                 self._lingering.append((ts + self.linger, conn))
             # else: the half-open connection's own place in the linger queue stands for it
             for each in conn.sides:  # lingering should cost little: drop the compare window
-                each.recent.clear()
+                each.forget_recent()
 
     def _release_lingering(self, now: float) -> None:
         lingering = self._lingering
