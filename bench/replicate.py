@@ -70,8 +70,7 @@ def load(path: Path) -> list[Template]:
         return [Template(ts, buf, len(buf)) for ts, buf in reader]
 
 
-def copies(templates: list[Template], count: int, spread: float
-           ) -> Iterator[tuple[float, bytes]]:
+def copies(templates: list[Template], count: int, spread: float) -> Iterator[tuple[float, bytes]]:
     start = templates[0].ts
 
     def one(k: int) -> Iterator[tuple[float, bytes]]:
@@ -87,8 +86,9 @@ def main() -> None:
     parser.add_argument("source", type=Path)
     parser.add_argument("output", type=Path)
     parser.add_argument("--copies", type=int, default=500)
-    parser.add_argument("--spread", type=float, default=60.0,
-                        help="seconds over which the copies start")
+    parser.add_argument(
+        "--spread", type=float, default=60.0, help="seconds over which the copies start"
+    )
     args = parser.parse_args()
     templates = load(args.source)
     base = 1_700_000_000.0
@@ -96,8 +96,10 @@ def main() -> None:
         writer = dpkt.pcap.Writer(handle, snaplen=262144, nano=False)
         for ts, frame in copies(templates, args.copies, args.spread):
             writer.writepkt(frame, ts=base + ts)
-    print(f"{args.output}: {len(templates) * args.copies:,} frames, "
-          f"{args.output.stat().st_size / 1e6:.1f} MB")
+    print(
+        f"{args.output}: {len(templates) * args.copies:,} frames, "
+        f"{args.output.stat().st_size / 1e6:.1f} MB"
+    )
 
 
 if __name__ == "__main__":

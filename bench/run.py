@@ -83,15 +83,32 @@ def measure(command: list[str]) -> tuple[float, int]:
 
 
 def contenders(capture: Path, jobs: int) -> dict[str, list[str]]:
-    analyze = [str(ROOT / ".venv" / "bin" / "mysqlwire"), "analyze", str(capture),
-               "--format", "jsonl"]
+    analyze = [
+        str(ROOT / ".venv" / "bin" / "mysqlwire"),
+        "analyze",
+        str(capture),
+        "--format",
+        "jsonl",
+    ]
     if jobs > 1:
         analyze += ["--jobs", str(jobs)]
     return {
         "mysqlwire analyze": analyze,
-        "tshark -Y mysql": ["tshark", "-r", str(capture), "-Y", "mysql", "-T", "fields",
-                            "-e", "frame.number", "-e", "mysql.command",
-                            "-e", "mysql.error_code"],
+        "tshark -Y mysql": [
+            "tshark",
+            "-r",
+            str(capture),
+            "-Y",
+            "mysql",
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+            "-e",
+            "mysql.command",
+            "-e",
+            "mysql.error_code",
+        ],
         "bare struct loop": [PYTHON, "-c", BARE_LOOP, str(capture)],
         "dpkt full parse": [PYTHON, "-c", DPKT_LOOP, str(capture)],
     }
@@ -101,14 +118,26 @@ def build(copies: int) -> Path:
     target = OUT / f"busy_x{copies}.pcap"
     if not target.exists():
         OUT.mkdir(parents=True, exist_ok=True)
-        subprocess.run([PYTHON, str(ROOT / "bench" / "replicate.py"), str(SOURCE), str(target),
-                        "--copies", str(copies), "--spread", str(copies * 0.12)], check=True)
+        subprocess.run(
+            [
+                PYTHON,
+                str(ROOT / "bench" / "replicate.py"),
+                str(SOURCE),
+                str(target),
+                "--copies",
+                str(copies),
+                "--spread",
+                str(copies * 0.12),
+            ],
+            check=True,
+        )
     return target
 
 
 def frames_of(capture: Path) -> int:
-    out = subprocess.run(["capinfos", "-c", "-M", str(capture)], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        ["capinfos", "-c", "-M", str(capture)], capture_output=True, text=True, check=True
+    ).stdout
     return int(out.strip().splitlines()[-1].split(":")[-1].strip())
 
 
@@ -125,14 +154,20 @@ def run(capture: Path, runs: int, jobs: int, skip: set[str]) -> dict[str, tuple[
         seconds = statistics.median(s for s, _ in samples)
         rss = max(r for _, r in samples)
         results[name] = (seconds, rss)
-        print(f"  {name:22} {seconds:8.2f} {frames / seconds:11,.0f} {size / seconds:7.1f} "
-              f"{rss / 1024:7.0f} MB", flush=True)
+        print(
+            f"  {name:22} {seconds:8.2f} {frames / seconds:11,.0f} {size / seconds:7.1f} "
+            f"{rss / 1024:7.0f} MB",
+            flush=True,
+        )
     mysqlwire = results["mysqlwire analyze"][0]
     if "tshark -Y mysql" in results:
-        print(f"  tshark / mysqlwire: {results['tshark -Y mysql'][0] / mysqlwire:.1f}x "
-              "(target >= 10x)")
-    print(f"  mysqlwire / bare loop: {mysqlwire / results['bare struct loop'][0]:.1f}x "
-          "(target <= 3x)")
+        print(
+            f"  tshark / mysqlwire: {results['tshark -Y mysql'][0] / mysqlwire:.1f}x "
+            "(target >= 10x)"
+        )
+    print(
+        f"  mysqlwire / bare loop: {mysqlwire / results['bare struct loop'][0]:.1f}x (target <= 3x)"
+    )
     return results
 
 
@@ -141,19 +176,28 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--copies", type=int, default=500)
     parser.add_argument("--jobs", type=int, default=1)
-    parser.add_argument("--skip-tshark-4x", action="store_true",
-                        help="tshark takes minutes on the 4x capture")
+    parser.add_argument(
+        "--skip-tshark-4x", action="store_true", help="tshark takes minutes on the 4x capture"
+    )
     args = parser.parse_args()
     if shutil.which("tshark") is None or shutil.which("capinfos") is None:
         subprocess.run([str(ROOT / "scripts" / "setup")], check=True)
-    print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; "
-          f"mysqlwire --jobs {args.jobs}")
+    print(
+        f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; "
+        f"mysqlwire --jobs {args.jobs}"
+    )
     one = run(build(args.copies), args.runs, args.jobs, set())
-    four = run(build(args.copies * 4), args.runs, args.jobs,
-               {"tshark -Y mysql"} if args.skip_tshark_4x else set())
+    four = run(
+        build(args.copies * 4),
+        args.runs,
+        args.jobs,
+        {"tshark -Y mysql"} if args.skip_tshark_4x else set(),
+    )
     growth = four["mysqlwire analyze"][1] / one["mysqlwire analyze"][1]
-    print(f"\npeak RSS of mysqlwire, 4x capture / 1x capture: {growth:.2f} "
-          "(target: no growth; under 150 MB)")
+    print(
+        f"\npeak RSS of mysqlwire, 4x capture / 1x capture: {growth:.2f} "
+        "(target: no growth; under 150 MB)"
+    )
 
 
 if __name__ == "__main__":

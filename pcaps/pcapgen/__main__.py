@@ -52,9 +52,19 @@ def resolve_closed_by(capture: Path, output: Output) -> None:
     for record in output.closed_by_from_wire:
         first = wire[(record.client, record.server)].first_close or "no close"
         record.closed_by = first.split()[0] if first != "no close" else "none"
-        record.note = " ".join(filter(None, [record.note, (
-            f"closed_by read from the capture with tshark (first close: {first}): after the "
-            "encrypted COM_QUIT both sides close at once and either FIN may come first")]))
+        record.note = " ".join(
+            filter(
+                None,
+                [
+                    record.note,
+                    (
+                        f"closed_by read from the capture with tshark (first close: {first}): "
+                        "after the encrypted COM_QUIT both sides close at once and either FIN "
+                        "may come first"
+                    ),
+                ],
+            )
+        )
 
 
 def run_scenario(sc: Scenario, server: Server | None) -> list[str]:
@@ -66,8 +76,12 @@ def run_scenario(sc: Scenario, server: Server | None) -> list[str]:
         name = sc.output_name(suffix)
         raw = raw_dir / spec.file_name(name).removesuffix(".gz")
         outputs[suffix] = Output(name, Capture(spec, raw))
-    ctx = Context(server if sc.server != "own" else None, outputs, WORKDIR,
-                  go_client=lambda: build_go_client(WORKDIR))
+    ctx = Context(
+        server if sc.server != "own" else None,
+        outputs,
+        WORKDIR,
+        go_client=lambda: build_go_client(WORKDIR),
+    )
     log_offset = server.error_log_offset() if server else 0
     if not sc.starts_capture:
         for output in outputs.values():
@@ -94,13 +108,18 @@ def run_scenario(sc: Scenario, server: Server | None) -> list[str]:
             command += f" && gzip -9 {capture.raw_path.name}"
         description = " ".join([sc.description, *ctx.notes])
         expected = ExpectedCapture(
-            capture=final.name, scenario=description,
-            server={"product": "MariaDB",
-                    "version": output.server_version or (server.version if server else ""),
-                    "address": output.server_address or (server.address if server else "")},
-            capture_command=command, analyze_options=sc.analyze_options,
+            capture=final.name,
+            scenario=description,
+            server={
+                "product": "MariaDB",
+                "version": output.server_version or (server.version if server else ""),
+                "address": output.server_address or (server.address if server else ""),
+            },
+            capture_command=command,
+            analyze_options=sc.analyze_options,
             connection_count=len(output.connections) + output.unlisted_connections,
-            connections=output.connections)
+            connections=output.connections,
+        )
         expected.write(PCAPS / f"{output.name}.expected.json")
         log = output.error_log if output.error_log is not None else server_log
         (PCAPS / f"{output.name}.error.log").write_text(log)
@@ -124,9 +143,11 @@ def busy_ports() -> list[int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="pcaps/generate",
-        description="Regenerate the capture suite from a private MariaDB and real clients.")
-    parser.add_argument("scenarios", nargs="*", metavar="SCENARIO",
-                        help="scenarios to run (default: all)")
+        description="Regenerate the capture suite from a private MariaDB and real clients.",
+    )
+    parser.add_argument(
+        "scenarios", nargs="*", metavar="SCENARIO", help="scenarios to run (default: all)"
+    )
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     args = parser.parse_args(argv)
     load_all()
@@ -140,8 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         parser.error("needs root (tcpdump, network namespaces, iptables)")
     if busy := busy_ports():
-        parser.error(f"127.0.0.1 port(s) {busy} already in use (a system MariaDB? stop it "
-                     "first: this script never touches it)")
+        parser.error(
+            f"127.0.0.1 port(s) {busy} already in use (a system MariaDB? stop it "
+            "first: this script never touches it)"
+        )
     selected = [REGISTRY[name] for name in (args.scenarios or REGISTRY)]
     selected.sort(key=lambda sc: SERVER_ORDER[sc.server])
 
@@ -164,20 +187,24 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.monotonic()
             warnings = run_scenario(sc, server)
             all_warnings += warnings
-            print(f"{sc.name:26} {time.monotonic() - t0:6.1f} s"
-                  + (f"  {len(warnings)} warning(s)" if warnings else ""), flush=True)
+            print(
+                f"{sc.name:26} {time.monotonic() - t0:6.1f} s"
+                + (f"  {len(warnings)} warning(s)" if warnings else ""),
+                flush=True,
+            )
             for warning in warnings:
                 print(f"    WARNING {warning}", flush=True)
     except KeyboardInterrupt as interrupt:
-        print(f"interrupted ({interrupt}); the scenario in progress wrote nothing",
-              file=sys.stderr)
+        print(f"interrupted ({interrupt}); the scenario in progress wrote nothing", file=sys.stderr)
         return 130
     finally:
         if server:
             server.stop()
         netns.teardown()
-    print(f"done: {len(selected)} scenario(s) in {time.monotonic() - started:.0f} s, "
-          f"{len(all_warnings)} warning(s)")
+    print(
+        f"done: {len(selected)} scenario(s) in {time.monotonic() - started:.0f} s, "
+        f"{len(all_warnings)} warning(s)"
+    )
     return 0
 
 

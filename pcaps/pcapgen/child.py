@@ -43,8 +43,9 @@ def stalled_behind_middlebox(host: str, port: str) -> None:
     cursor = opened.handle.cursor()
     cursor.execute("SELECT 1")
     cursor.fetchall()
-    emit(event="connected", client=opened.client, thread_id=opened.thread_id,
-         library=opened.library)
+    emit(
+        event="connected", client=opened.client, thread_id=opened.thread_id, library=opened.library
+    )
     try:
         cursor.execute("SELECT SLEEP(4)")
         cursor.fetchall()
@@ -59,8 +60,9 @@ def query_after_go(host: str, port: str) -> None:
     cursor = opened.handle.cursor()
     cursor.execute("SELECT 1")
     cursor.fetchall()
-    emit(event="connected", client=opened.client, thread_id=opened.thread_id,
-         library=opened.library)
+    emit(
+        event="connected", client=opened.client, thread_id=opened.thread_id, library=opened.library
+    )
     sys.stdin.readline()
     try:
         cursor.execute("SELECT id, name, qty FROM items LIMIT 20")
@@ -71,9 +73,11 @@ def query_after_go(host: str, port: str) -> None:
         emit(event="done", reported=describe(error))
 
 
-ROLES = {"query_after_go": query_after_go,
-         "exit_without_close": exit_without_close,
-         "stalled_behind_middlebox": stalled_behind_middlebox}
+ROLES = {
+    "query_after_go": query_after_go,
+    "exit_without_close": exit_without_close,
+    "stalled_behind_middlebox": stalled_behind_middlebox,
+}
 
 if __name__ == "__main__":
     ROLES[sys.argv[1]](*sys.argv[2:])

@@ -74,34 +74,58 @@ class _ObservedConnection(pymysql.connections.Connection):
         _observed.thread_id = self.server_thread_id[0]
 
 
-def open_pymysql(host: str = "127.0.0.1", port: int = 3306, user: str = APP[0],
-                 password: str = APP[1], database: str | None = DATABASE,
-                 **options) -> Opened:
+def open_pymysql(
+    host: str = "127.0.0.1",
+    port: int = 3306,
+    user: str = APP[0],
+    password: str = APP[1],
+    database: str | None = DATABASE,
+    **options,
+) -> Opened:
     """Connect with PyMySQL; a refused attempt comes back with `error` set, not raised."""
     _observed.client, _observed.thread_id = None, None
     options.setdefault("ssl_disabled", True)
     try:
-        conn = _ObservedConnection(host=host, port=port, user=user, password=password,
-                                   database=database, **options)
+        conn = _ObservedConnection(
+            host=host, port=port, user=user, password=password, database=database, **options
+        )
     except pymysql.MySQLError as error:
-        return Opened(_observed.client, _observed.thread_id, user, database, PYMYSQL,
-                      error=error)
-    return Opened(address(conn._sock.getsockname()), conn.thread_id(), user, database,
-                  PYMYSQL, handle=conn)
+        return Opened(_observed.client, _observed.thread_id, user, database, PYMYSQL, error=error)
+    return Opened(
+        address(conn._sock.getsockname()), conn.thread_id(), user, database, PYMYSQL, handle=conn
+    )
 
 
 # -- mysql-connector-python (pure Python protocol implementation) -----------------------------
 CONNECTOR = f"mysql-connector-python {package_version('mysql-connector-python')} (use_pure)"
 
 
-def open_connector(host: str = "127.0.0.1", port: int = 3306, user: str = APP[0],
-                   password: str = APP[1], database: str | None = DATABASE,
-                   **options) -> Opened:
+def open_connector(
+    host: str = "127.0.0.1",
+    port: int = 3306,
+    user: str = APP[0],
+    password: str = APP[1],
+    database: str | None = DATABASE,
+    **options,
+) -> Opened:
     options.setdefault("ssl_disabled", True)
-    conn = mysql.connector.connect(host=host, port=port, user=user, password=password,
-                                   database=database, use_pure=True, **options)
-    return Opened(address(conn._socket.sock.getsockname()), conn.connection_id, user, database,
-                  CONNECTOR, handle=conn)
+    conn = mysql.connector.connect(
+        host=host,
+        port=port,
+        user=user,
+        password=password,
+        database=database,
+        use_pure=True,
+        **options,
+    )
+    return Opened(
+        address(conn._socket.sock.getsockname()),
+        conn.connection_id,
+        user,
+        database,
+        CONNECTOR,
+        handle=conn,
+    )
 
 
 def connector_socket(opened: Opened) -> socket.socket:
@@ -135,30 +159,51 @@ def cli_version() -> str:
 
 # The CLI asks the server who it is: its address as the server sees it (skip-name-resolve, so
 # "ip:port" — the client socket's own address) and its thread id.
-WHOAMI = ("SELECT CONNECTION_ID() AS thread_id, "
-          "(SELECT HOST FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID()) AS client")
+WHOAMI = (
+    "SELECT CONNECTION_ID() AS thread_id, "
+    "(SELECT HOST FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID()) AS client"
+)
 
 
-def run_cli(sql: str, *options: str, host: str = "127.0.0.1", port: int = 3306,
-            user: str = APP[0], password: str = APP[1], database: str | None = DATABASE,
-            ) -> tuple[dict, subprocess.CompletedProcess]:
+def run_cli(
+    sql: str,
+    *options: str,
+    host: str = "127.0.0.1",
+    port: int = 3306,
+    user: str = APP[0],
+    password: str = APP[1],
+    database: str | None = DATABASE,
+) -> tuple[dict, subprocess.CompletedProcess]:
     """Run the mariadb CLI with `WHOAMI;` + `sql`; returns (whoami row, process)."""
-    argv = ["mariadb", "--no-defaults", f"--host={host}", f"--port={port}", f"--user={user}",
-            f"--password={password}", "--batch", *options]
+    argv = [
+        "mariadb",
+        "--no-defaults",
+        f"--host={host}",
+        f"--port={port}",
+        f"--user={user}",
+        f"--password={password}",
+        "--batch",
+        *options,
+    ]
     if database:
         argv.append(f"--database={database}")
     proc = subprocess.run(argv, input=f"{WHOAMI};\n{sql}\n", capture_output=True, text=True)
     lines = proc.stdout.splitlines()
-    whoami = dict(zip(lines[0].split("\t"), lines[1].split("\t"), strict=True)) if len(
-        lines) >= 2 else {}
+    whoami = (
+        dict(zip(lines[0].split("\t"), lines[1].split("\t"), strict=True))
+        if len(lines) >= 2
+        else {}
+    )
     return whoami, proc
 
 
 # -- the Go client ----------------------------------------------------------------------------
 def go_driver_version() -> str:
-    deb = subprocess.run(["dpkg-query", "-W", "-f=${Version}",
-                          "golang-github-go-sql-driver-mysql-dev"],
-                         capture_output=True, text=True).stdout.strip()
+    deb = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Version}", "golang-github-go-sql-driver-mysql-dev"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     go = subprocess.run(["go", "version"], capture_output=True, text=True).stdout.split()[2]
     return f"go-sql-driver/mysql {deb.split('-')[0]} (Debian {deb}), {go}"
 
@@ -168,8 +213,13 @@ def build_go_client(workdir: Path) -> Path:
     binary = workdir / "goclient"
     if binary.exists() and binary.stat().st_mtime >= GO_SOURCE.stat().st_mtime:
         return binary
-    env = dict(os.environ, GO111MODULE="off", GOPATH="/usr/share/gocode",
-               GOCACHE=str(workdir / "gocache"), GOFLAGS="")
+    env = dict(
+        os.environ,
+        GO111MODULE="off",
+        GOPATH="/usr/share/gocode",
+        GOCACHE=str(workdir / "gocache"),
+        GOFLAGS="",
+    )
     subprocess.run(["go", "build", "-o", str(binary), str(GO_SOURCE)], check=True, env=env)
     return binary
 

@@ -14,15 +14,34 @@ SCHEMA_VERSION = 1
 
 # Issue 4's names. The capture-suite tests hold their own copy as the specification.
 CLOSE_VERDICTS = (
-    "clean_quit", "client_fin_no_quit", "client_rst_no_quit", "handshake_aborted",
-    "auth_failed", "server_closed_error", "server_closed_idle", "killed_by_server",
-    "middlebox_rst", "still_open_at_capture_end", "connection_refused", "closed_under_tls",
+    "clean_quit",
+    "client_fin_no_quit",
+    "client_rst_no_quit",
+    "handshake_aborted",
+    "auth_failed",
+    "server_closed_error",
+    "server_closed_idle",
+    "killed_by_server",
+    "middlebox_rst",
+    "still_open_at_capture_end",
+    "connection_refused",
+    "closed_under_tls",
 )
 CLOSED_BY = ("client", "server", "middlebox", "none")
 FINDING_KINDS = (
-    "mysql_error", "sequence_error", "oversize_packet", "split_packet", "malformed_packet",
-    "capture_gap", "mid_stream_start", "tls", "compressed", "retransmissions", "rst_after_quit",
-    "connection_refused", "middlebox_rst",
+    "mysql_error",
+    "sequence_error",
+    "oversize_packet",
+    "split_packet",
+    "malformed_packet",
+    "capture_gap",
+    "mid_stream_start",
+    "tls",
+    "compressed",
+    "retransmissions",
+    "rst_after_quit",
+    "connection_refused",
+    "middlebox_rst",
 )
 
 

@@ -32,12 +32,42 @@ def setup() -> None:
     for ns in (CLIENT_NS, ROUTER_NS, SERVER_NS):
         run("ip", "netns", "add", ns)
         run("ip", "link", "set", "lo", "up", netns=ns)
-    run("ip", "link", "add", CLIENT_IF, "netns", CLIENT_NS, "type", "veth",
-        "peer", "name", "mwr0", "netns", ROUTER_NS)
-    run("ip", "link", "add", SERVER_IF, "netns", SERVER_NS, "type", "veth",
-        "peer", "name", "mwr1", "netns", ROUTER_NS)
-    for ns, dev, ip in ((CLIENT_NS, CLIENT_IF, CLIENT_IP), (ROUTER_NS, "mwr0", ROUTER_CLIENT_IP),
-                        (ROUTER_NS, "mwr1", ROUTER_SERVER_IP), (SERVER_NS, SERVER_IF, SERVER_IP)):
+    run(
+        "ip",
+        "link",
+        "add",
+        CLIENT_IF,
+        "netns",
+        CLIENT_NS,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "mwr0",
+        "netns",
+        ROUTER_NS,
+    )
+    run(
+        "ip",
+        "link",
+        "add",
+        SERVER_IF,
+        "netns",
+        SERVER_NS,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "mwr1",
+        "netns",
+        ROUTER_NS,
+    )
+    for ns, dev, ip in (
+        (CLIENT_NS, CLIENT_IF, CLIENT_IP),
+        (ROUTER_NS, "mwr0", ROUTER_CLIENT_IP),
+        (ROUTER_NS, "mwr1", ROUTER_SERVER_IP),
+        (SERVER_NS, SERVER_IF, SERVER_IP),
+    ):
         run("ip", "addr", "add", f"{ip}/24", "dev", dev, netns=ns)
         run("ip", "link", "set", dev, "up", netns=ns)
     run("ip", "route", "add", "default", "via", ROUTER_CLIENT_IP, netns=CLIENT_NS)

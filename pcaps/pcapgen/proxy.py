@@ -60,7 +60,7 @@ class SequenceCorruptingProxy:
                 length = int.from_bytes(pending[:3], "little")
                 if len(pending) < 4 + length:
                     break
-                packet, pending = pending[:4 + length], pending[4 + length:]
+                packet, pending = pending[: 4 + length], pending[4 + length :]
                 if self._armed.is_set():
                     self._armed.clear()
                     packet = packet[:3] + bytes([(packet[3] + SHIFT) & 0xFF]) + packet[4:]

@@ -39,18 +39,28 @@ REGISTRY: dict[str, Scenario] = {}
 FIRST_FIN_ON_WIRE = "first FIN on the wire"
 
 
-def scenario(*, interface: str = "lo", capture_filter: str = "tcp port 3306",
-             file_format: str = "pcap", gzip: bool = False, server: str = "plain",
-             starts_capture: bool = False, analyze_options: tuple[str, ...] = (),
-             captures: dict[str, CaptureSpec] | None = None, netns: str | None = None,
-             snaplen: int = 0):
+def scenario(
+    *,
+    interface: str = "lo",
+    capture_filter: str = "tcp port 3306",
+    file_format: str = "pcap",
+    gzip: bool = False,
+    server: str = "plain",
+    starts_capture: bool = False,
+    analyze_options: tuple[str, ...] = (),
+    captures: dict[str, CaptureSpec] | None = None,
+    netns: str | None = None,
+    snaplen: int = 0,
+):
     """Register a scenario under its function's name."""
 
     def register(function: Callable[[Context], None]) -> Callable[[Context], None]:
-        specs = captures or {"": CaptureSpec(interface, capture_filter, file_format, gzip,
-                                             netns, snaplen)}
-        REGISTRY[function.__name__] = Scenario(function.__name__, function, specs, server,
-                                               starts_capture, list(analyze_options))
+        specs = captures or {
+            "": CaptureSpec(interface, capture_filter, file_format, gzip, netns, snaplen)
+        }
+        REGISTRY[function.__name__] = Scenario(
+            function.__name__, function, specs, server, starts_capture, list(analyze_options)
+        )
         return function
 
     return register
@@ -86,9 +96,17 @@ class Context:
     def stop_capture(self, suffix: str = "") -> None:
         self.outputs[suffix].capture.stop()
 
-    def expect(self, opened: Opened | None = None, *, close: str, closed_by: str,
-               error_codes: list[int] | tuple[int, ...] = (), findings: tuple[str, ...] = (),
-               capture: str = "", **fields) -> ExpectedConnection:
+    def expect(
+        self,
+        opened: Opened | None = None,
+        *,
+        close: str,
+        closed_by: str,
+        error_codes: list[int] | tuple[int, ...] = (),
+        findings: tuple[str, ...] = (),
+        capture: str = "",
+        **fields,
+    ) -> ExpectedConnection:
         """Record one connection. Values come from `opened` unless given in `fields`.
 
         `closed_by=FIRST_FIN_ON_WIRE` is for closes whose order the scenario cannot observe
@@ -97,16 +115,27 @@ class Context:
         """
         values: dict = {}
         if opened is not None:
-            values = {"client": opened.client, "thread_id": opened.thread_id,
-                      "user": opened.user, "database": opened.database,
-                      "client_library": opened.library, "client_reported": opened.reported}
-        values.setdefault("server", self.outputs[capture].server_address or (
-            self.server.address if self.server else ""))
+            values = {
+                "client": opened.client,
+                "thread_id": opened.thread_id,
+                "user": opened.user,
+                "database": opened.database,
+                "client_library": opened.library,
+                "client_reported": opened.reported,
+            }
+        values.setdefault(
+            "server",
+            self.outputs[capture].server_address or (self.server.address if self.server else ""),
+        )
         values.update(fields)
         from_wire = closed_by == FIRST_FIN_ON_WIRE
-        record = ExpectedConnection(close=close, closed_by="none" if from_wire else closed_by,
-                                    error_codes=list(error_codes), findings=list(findings),
-                                    **values)
+        record = ExpectedConnection(
+            close=close,
+            closed_by="none" if from_wire else closed_by,
+            error_codes=list(error_codes),
+            findings=list(findings),
+            **values,
+        )
         self.outputs[capture].connections.append(record)
         if from_wire:
             self.outputs[capture].closed_by_from_wire.append(record)

@@ -69,9 +69,25 @@ def make_certificates(directory: Path) -> tuple[Path, Path]:
     cert, key = directory / "server-cert.pem", directory / "server-key.pem"
     if not cert.exists():
         subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
-             "-subj", "/CN=mysqlwire-capture-suite", "-keyout", str(key), "-out", str(cert)],
-            check=True, capture_output=True)
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "3650",
+                "-subj",
+                "/CN=mysqlwire-capture-suite",
+                "-keyout",
+                str(key),
+                "-out",
+                str(cert),
+            ],
+            check=True,
+            capture_output=True,
+        )
     return cert, key
 
 
@@ -95,23 +111,40 @@ class Server:
         shutil.rmtree(c.datadir, ignore_errors=True)
         c.datadir.mkdir(parents=True)
         subprocess.run(
-            ["mariadb-install-db", "--no-defaults", f"--datadir={c.datadir}", "--user=root",
-             "--skip-test-db", "--auth-root-authentication-method=socket"],
-            check=True, capture_output=True)
+            [
+                "mariadb-install-db",
+                "--no-defaults",
+                f"--datadir={c.datadir}",
+                "--user=root",
+                "--skip-test-db",
+                "--auth-root-authentication-method=socket",
+            ],
+            check=True,
+            capture_output=True,
+        )
 
     def command_line(self) -> list[str]:
         c = self.config
         args = [
-            "mariadbd", "--no-defaults", "--user=root",
-            f"--datadir={c.datadir}", f"--socket={c.socket}", f"--pid-file={c.pid_file}",
-            f"--port={c.port}", f"--bind-address={c.bind_address}",
+            "mariadbd",
+            "--no-defaults",
+            "--user=root",
+            f"--datadir={c.datadir}",
+            f"--socket={c.socket}",
+            f"--pid-file={c.pid_file}",
+            f"--port={c.port}",
+            f"--bind-address={c.bind_address}",
             f"--log-error={c.error_log}",
             # 4: log aborted connections *and* aborted connects (handshake never finished,
             # access denied) with their "Could not read packet" notes; the default 2 omits them.
             "--log-warnings=4",
-            "--skip-name-resolve", "--skip-log-bin", "--innodb-buffer-pool-size=64M",
-            "--max-allowed-packet=64M", "--max-connections=100",
-            "--local-infile=1", "--performance-schema=0",
+            "--skip-name-resolve",
+            "--skip-log-bin",
+            "--innodb-buffer-pool-size=64M",
+            "--max-allowed-packet=64M",
+            "--max-connections=100",
+            "--local-infile=1",
+            "--performance-schema=0",
         ]
         if c.tls:
             cert, key = make_certificates(c.workdir / "tls")
@@ -128,8 +161,8 @@ class Server:
         c.error_log.touch()
         with open(c.workdir / "mariadbd.stdout", "ab") as out:
             self.process = subprocess.Popen(
-                self.command_line(), stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True)
+                self.command_line(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -167,9 +200,21 @@ class Server:
     def sql(self, statement: str, check: bool = True) -> subprocess.CompletedProcess:
         """Run SQL as root over the unix socket (never captured: the capture filter is TCP)."""
         return subprocess.run(
-            [*self._ns(), "mariadb", "--no-defaults", f"--socket={self.config.socket}",
-             "-uroot", "-N", "-B", "-e", statement],
-            check=check, capture_output=True, text=True)
+            [
+                *self._ns(),
+                "mariadb",
+                "--no-defaults",
+                f"--socket={self.config.socket}",
+                "-uroot",
+                "-N",
+                "-B",
+                "-e",
+                statement,
+            ],
+            check=check,
+            capture_output=True,
+            text=True,
+        )
 
     def set_global(self, **variables: object) -> None:
         self.sql("; ".join(f"SET GLOBAL {k} = {v!r}" for k, v in variables.items()))

@@ -50,13 +50,36 @@ class Capture:
     def argv(self, file_name: str) -> list[str]:
         s = self.spec
         if s.file_format == "pcapng":
-            return ["dumpcap", "-i", s.interface, "-s", str(s.snaplen),
-                    "-B", str(BUFFER_KIB // 1024),
-                    "-n", "-f", s.capture_filter, "-w", file_name]
+            return [
+                "dumpcap",
+                "-i",
+                s.interface,
+                "-s",
+                str(s.snaplen),
+                "-B",
+                str(BUFFER_KIB // 1024),
+                "-n",
+                "-f",
+                s.capture_filter,
+                "-w",
+                file_name,
+            ]
         # --immediate-mode: without it packets wait in the kernel's TPACKET_V3 blocks until a
         # block times out, and the ones still waiting when SIGINT arrives are never written.
-        return ["tcpdump", "-i", s.interface, "-s", str(s.snaplen), "-B", str(BUFFER_KIB),
-                "--immediate-mode", "-U", "-w", file_name, s.capture_filter]
+        return [
+            "tcpdump",
+            "-i",
+            s.interface,
+            "-s",
+            str(s.snaplen),
+            "-B",
+            str(BUFFER_KIB),
+            "--immediate-mode",
+            "-U",
+            "-w",
+            file_name,
+            s.capture_filter,
+        ]
 
     def command_string(self, file_name: str) -> str:
         """The command as recorded in the expected file (final file name, netns prefix)."""
@@ -69,8 +92,9 @@ class Capture:
         if self.spec.netns:
             argv = ["ip", "netns", "exec", self.spec.netns, *argv]
         self._stderr = open(self.stderr_path, "wb")  # noqa: SIM115 (closed in stop())
-        self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=self._stderr,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            argv, stdout=subprocess.DEVNULL, stderr=self._stderr, start_new_session=True
+        )
         ready = b"listening on" if self.spec.file_format == "pcap" else b"Capturing on"
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
@@ -115,8 +139,10 @@ class Capture:
 def publish(raw_path: Path, destination: Path) -> None:
     """Copy the capture into pcaps/, gzip-compressed when the destination ends in .gz."""
     if destination.suffix == ".gz":
-        with open(raw_path, "rb") as src, gzip.GzipFile(
-                destination, "wb", compresslevel=9, mtime=0) as dst:
+        with (
+            open(raw_path, "rb") as src,
+            gzip.GzipFile(destination, "wb", compresslevel=9, mtime=0) as dst,
+        ):
             shutil.copyfileobj(src, dst, 1 << 20)
     else:
         shutil.copyfile(raw_path, destination)

@@ -14,8 +14,19 @@ from pathlib import Path
 from .expected import ExpectedCapture
 
 SERVER_PORTS = (3306, 3307, 3399)
-FIELDS = ("tcp.stream", "ip.src", "tcp.srcport", "ip.dst", "tcp.dstport", "tcp.flags.syn",
-          "tcp.flags.fin", "tcp.flags.reset", "tcp.flags.ack", "ip.ttl", "mysql.error_code")
+FIELDS = (
+    "tcp.stream",
+    "ip.src",
+    "tcp.srcport",
+    "ip.dst",
+    "tcp.dstport",
+    "tcp.flags.syn",
+    "tcp.flags.fin",
+    "tcp.flags.reset",
+    "tcp.flags.ack",
+    "ip.ttl",
+    "mysql.error_code",
+)
 
 
 @dataclass
@@ -28,9 +39,18 @@ class WireConnection:
 
 def wire_connections(capture: Path) -> dict[str, WireConnection]:
     """TCP connections by client address: who closed first, which ERR codes the server sent."""
-    argv = ["tshark", "-r", str(capture), "-n", "-T", "fields", "-E", "separator=|",
-            "-Y", "tcp.flags.syn==1 || tcp.flags.fin==1 || tcp.flags.reset==1 || "
-                  "mysql.error_code"]
+    argv = [
+        "tshark",
+        "-r",
+        str(capture),
+        "-n",
+        "-T",
+        "fields",
+        "-E",
+        "separator=|",
+        "-Y",
+        "tcp.flags.syn==1 || tcp.flags.fin==1 || tcp.flags.reset==1 || mysql.error_code",
+    ]
     for port in SERVER_PORTS[1:]:
         argv += ["-d", f"tcp.port=={port},mysql"]
     for name in FIELDS:
@@ -59,8 +79,9 @@ def check(capture: Path, expected: ExpectedCapture) -> list[str]:
         return [f"tshark could not read {capture.name}: {error}"]
     problems = []
     if len(wire) != expected.connection_count:
-        problems.append(f"{len(wire)} TCP connections on the wire, "
-                        f"{expected.connection_count} expected")
+        problems.append(
+            f"{len(wire)} TCP connections on the wire, {expected.connection_count} expected"
+        )
     for conn in expected.connections:
         seen = wire.get((conn.client, conn.server))
         label = f"{conn.client} ({conn.close})"
@@ -74,10 +95,13 @@ def check(capture: Path, expected: ExpectedCapture) -> list[str]:
         elif (conn.close == "clean_quit" or conn.error_codes) and closer in ("client", "server"):
             pass  # after COM_QUIT or a fatal ERR both sides close at once, in either order
         elif closer != conn.closed_by:
-            problems.append(f"{label}: closed_by {conn.closed_by} expected, wire shows "
-                            f"{seen.first_close or 'no close'}")
+            problems.append(
+                f"{label}: closed_by {conn.closed_by} expected, wire shows "
+                f"{seen.first_close or 'no close'}"
+            )
         hidden = {"tls", "compressed", "mid_stream_start"} & set(conn.findings)
         if not hidden and seen.error_codes != conn.error_codes:
-            problems.append(f"{label}: ERR codes {conn.error_codes} expected, "
-                            f"tshark decodes {seen.error_codes}")
+            problems.append(
+                f"{label}: ERR codes {conn.error_codes} expected, tshark decodes {seen.error_codes}"
+            )
     return problems

@@ -66,8 +66,13 @@ def quit_then_rst(ctx: Context) -> None:
     sock.sendall(b"\x01\x00\x00\x00\x01")  # COM_QUIT, sequence id 0
     time.sleep(0.05)
     close_without_quit(opened, reset=True)
-    ctx.expect(opened, close="clean_quit", closed_by="client", findings=("rst_after_quit",),
-               note="the server may answer the quit with its own FIN before the RST")
+    ctx.expect(
+        opened,
+        close="clean_quit",
+        closed_by="client",
+        findings=("rst_after_quit",),
+        note="the server may answer the quit with its own FIN before the RST",
+    )
 
 
 @scenario()
@@ -75,14 +80,24 @@ def client_exit_fin(ctx: Context) -> None:
     """A PyMySQL client process connects, runs a query and exits with os._exit() without
     closing its connection: the kernel closes the socket with FIN and no COM_QUIT is sent.
     The server logs 'Aborted connection ... (Got an error reading communication packets)'."""
-    out = subprocess.run([sys.executable, "-m", "pcapgen.child", "exit_without_close",
-                          "127.0.0.1", "3306"], capture_output=True, text=True, check=True,
-                         cwd=ctx.workdir.parent)
+    out = subprocess.run(
+        [sys.executable, "-m", "pcapgen.child", "exit_without_close", "127.0.0.1", "3306"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ctx.workdir.parent,
+    )
     seen = json.loads(out.stdout.splitlines()[-1])
-    ctx.expect(client=seen["client"], thread_id=seen["thread_id"], user=APP[0],
-               database=DATABASE, client_library=seen["library"],
-               client_reported="ok (the process exited without closing)",
-               close="client_fin_no_quit", closed_by="client")
+    ctx.expect(
+        client=seen["client"],
+        thread_id=seen["thread_id"],
+        user=APP[0],
+        database=DATABASE,
+        client_library=seen["library"],
+        client_reported="ok (the process exited without closing)",
+        close="client_fin_no_quit",
+        closed_by="client",
+    )
 
 
 @scenario()
@@ -109,8 +124,13 @@ def wait_timeout(ctx: Context) -> None:
     cursor.fetchall()
     time.sleep(3.5)
     reported = _try_query(opened)
-    ctx.expect(opened, close="server_closed_idle", closed_by="server", client_reported=reported,
-               note="idle about 2 s before the server's close")
+    ctx.expect(
+        opened,
+        close="server_closed_idle",
+        closed_by="server",
+        client_reported=reported,
+        note="idle about 2 s before the server's close",
+    )
 
 
 @scenario()
@@ -165,9 +185,16 @@ def _abandon_handshake(ctx: Context, reset: bool) -> None:
     if reset:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     sock.close()
-    ctx.expect(client=client, thread_id=thread_id, user=None, database=None,
-               client_library=RAW_SOCKET, client_reported="ok (closed on purpose)",
-               close="handshake_aborted", closed_by="client")
+    ctx.expect(
+        client=client,
+        thread_id=thread_id,
+        user=None,
+        database=None,
+        client_library=RAW_SOCKET,
+        client_reported="ok (closed on purpose)",
+        close="handshake_aborted",
+        closed_by="client",
+    )
 
 
 @scenario()
@@ -200,6 +227,15 @@ def connection_refused(ctx: Context) -> None:
     except OSError as error:
         reported = describe(error)
     sock.close()
-    ctx.expect(client=client, server="127.0.0.1:3399", thread_id=None, user=None,
-               database=None, client_library=RAW_SOCKET, client_reported=reported,
-               close="connection_refused", closed_by="server", findings=("connection_refused",))
+    ctx.expect(
+        client=client,
+        server="127.0.0.1:3399",
+        thread_id=None,
+        user=None,
+        database=None,
+        client_library=RAW_SOCKET,
+        client_reported=reported,
+        close="connection_refused",
+        closed_by="server",
+        findings=("connection_refused",),
+    )

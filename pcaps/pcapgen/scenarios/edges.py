@@ -23,8 +23,13 @@ def mid_stream_start(ctx: Context) -> None:
     ctx.start_capture()
     _queries(opened, 5)
     opened.handle.close()
-    ctx.expect(opened, close="clean_quit", closed_by="client", findings=("mid_stream_start",),
-               handshake_captured=False)
+    ctx.expect(
+        opened,
+        close="clean_quit",
+        closed_by="client",
+        findings=("mid_stream_start",),
+        handshake_captured=False,
+    )
 
 
 @scenario(interface="any")

@@ -25,8 +25,10 @@ def prepared_statements(ctx: Context) -> None:
     opened = open_connector()
     cursor = opened.handle.cursor(prepared=True)
     for qty in (1, 2, 3):
-        cursor.execute("INSERT INTO items (name, qty, note) VALUES (%s, %s, %s)",
-                       (f"prepared-{qty}", qty, None))
+        cursor.execute(
+            "INSERT INTO items (name, qty, note) VALUES (%s, %s, %s)",
+            (f"prepared-{qty}", qty, None),
+        )
     for qty in (0, 2, 5):
         cursor.execute("SELECT id, name, qty, note FROM items WHERE qty > %s LIMIT 10", (qty,))
         cursor.fetchall()
@@ -43,8 +45,10 @@ def multi_statements(ctx: Context) -> None:
     chained by SERVER_MORE_RESULTS_EXISTS; the client walks them with nextset(), then quits."""
     opened = open_pymysql(client_flag=pymysql.constants.CLIENT.MULTI_STATEMENTS)
     cursor = opened.handle.cursor()
-    cursor.execute("SELECT 1 AS a; SELECT name, qty FROM items LIMIT 3; "
-                   "UPDATE items SET qty = qty + 1 WHERE id < 0; SELECT NOW() AS t")
+    cursor.execute(
+        "SELECT 1 AS a; SELECT name, qty FROM items LIMIT 3; "
+        "UPDATE items SET qty = qty + 1 WHERE id < 0; SELECT NOW() AS t"
+    )
     while True:
         cursor.fetchall()
         if not cursor.nextset():
@@ -62,8 +66,10 @@ def load_data_local(ctx: Context) -> None:
     data.write_text("".join(f"loaded-{i},{i % 97},row {i}\n" for i in range(2000)))
     opened = open_pymysql(local_infile=True)
     cursor = opened.handle.cursor()
-    cursor.execute(f"LOAD DATA LOCAL INFILE '{data}' INTO TABLE items "
-                   "FIELDS TERMINATED BY ',' (name, qty, note)")
+    cursor.execute(
+        f"LOAD DATA LOCAL INFILE '{data}' INTO TABLE items "
+        "FIELDS TERMINATED BY ',' (name, qty, note)"
+    )
     opened.handle.commit()
     opened.handle.close()
     ctx.expect(opened, close="clean_quit", closed_by="client")
@@ -85,8 +91,12 @@ def change_user(ctx: Context) -> None:
     became = cursor.fetchall()[0][0]
     cursor.close()
     opened.handle.close()
-    ctx.expect(opened, close="clean_quit", closed_by="client",
-               note=f"COM_CHANGE_USER to {OTHER[0]} (server then reported {became})")
+    ctx.expect(
+        opened,
+        close="clean_quit",
+        closed_by="client",
+        note=f"COM_CHANGE_USER to {OTHER[0]} (server then reported {became})",
+    )
 
 
 @scenario()
@@ -105,10 +115,17 @@ def compression(ctx: Context) -> None:
     opened.handle.close()
     ctx.expect(opened, close="clean_quit", closed_by="client", findings=("compressed",))
     whoami, proc = run_cli("SELECT REPEAT('z', 5000) AS z;", "--compress")
-    ctx.expect(client=whoami["client"], thread_id=int(whoami["thread_id"]), user=APP[0],
-               database=DATABASE, client_library=cli_version() + " --compress",
-               client_reported="ok" if proc.returncode == 0 else proc.stderr.strip(),
-               close="clean_quit", closed_by="client", findings=("compressed",))
+    ctx.expect(
+        client=whoami["client"],
+        thread_id=int(whoami["thread_id"]),
+        user=APP[0],
+        database=DATABASE,
+        client_library=cli_version() + " --compress",
+        client_reported="ok" if proc.returncode == 0 else proc.stderr.strip(),
+        close="clean_quit",
+        closed_by="client",
+        findings=("compressed",),
+    )
 
 
 @scenario(server="tls")
@@ -128,18 +145,35 @@ def tls(ctx: Context) -> None:
     cursor.execute("SELECT id, name FROM items LIMIT 5")
     cursor.fetchall()
     opened.handle.close()
-    ctx.expect(opened, close="closed_under_tls", closed_by=FIRST_FIN_ON_WIRE, findings=("tls",),
-               note="closed with COM_QUIT (encrypted)")
+    ctx.expect(
+        opened,
+        close="closed_under_tls",
+        closed_by=FIRST_FIN_ON_WIRE,
+        findings=("tls",),
+        note="closed with COM_QUIT (encrypted)",
+    )
     whoami, proc = run_cli("SELECT 1;", "--ssl", f"--ssl-ca={cert}")
-    ctx.expect(client=whoami["client"], thread_id=int(whoami["thread_id"]), user=APP[0],
-               database=DATABASE, client_library=cli_version() + " --ssl",
-               client_reported="ok" if proc.returncode == 0 else proc.stderr.strip(),
-               close="closed_under_tls", closed_by=FIRST_FIN_ON_WIRE, findings=("tls",),
-               note="closed with COM_QUIT (encrypted)")
+    ctx.expect(
+        client=whoami["client"],
+        thread_id=int(whoami["thread_id"]),
+        user=APP[0],
+        database=DATABASE,
+        client_library=cli_version() + " --ssl",
+        client_reported="ok" if proc.returncode == 0 else proc.stderr.strip(),
+        close="closed_under_tls",
+        closed_by=FIRST_FIN_ON_WIRE,
+        findings=("tls",),
+        note="closed with COM_QUIT (encrypted)",
+    )
     opened = open_pymysql(**tls_options)
     cursor = opened.handle.cursor()
     cursor.execute("SELECT COUNT(*) FROM items")
     cursor.fetchall()
     close_without_quit(opened)
-    ctx.expect(opened, close="closed_under_tls", closed_by="client", findings=("tls",),
-               note="socket closed without COM_QUIT")
+    ctx.expect(
+        opened,
+        close="closed_under_tls",
+        closed_by="client",
+        findings=("tls",),
+        note="socket closed without COM_QUIT",
+    )

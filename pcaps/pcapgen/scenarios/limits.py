@@ -42,14 +42,25 @@ def max_connections(ctx: Context) -> None:
         ctx.server.set_global(max_connections=100)
     for opened in accepted[:10]:
         ctx.expect(opened, close="clean_quit", closed_by="client")
-    ctx.expect(refused_after_login, close="server_closed_error", closed_by="server",
-               error_codes=[1040])
-    ctx.expect(super_user, close="clean_quit", closed_by="client",
-               note="admin has SUPER: accepted in the extra connection slot")
-    ctx.expect(refused_greeting, close="server_closed_error", closed_by="server",
-               error_codes=[1040], user=None, database=None, thread_id=None,
-               note="ERR 1040 replaces the greeting; the client never logged in (it would "
-                    "have been app)")
+    ctx.expect(
+        refused_after_login, close="server_closed_error", closed_by="server", error_codes=[1040]
+    )
+    ctx.expect(
+        super_user,
+        close="clean_quit",
+        closed_by="client",
+        note="admin has SUPER: accepted in the extra connection slot",
+    )
+    ctx.expect(
+        refused_greeting,
+        close="server_closed_error",
+        closed_by="server",
+        error_codes=[1040],
+        user=None,
+        database=None,
+        thread_id=None,
+        note="ERR 1040 replaces the greeting; the client never logged in (it would have been app)",
+    )
 
 
 @scenario(analyze_options=("--max-allowed-packet", "1M"))
@@ -68,8 +79,14 @@ def max_allowed_packet(ctx: Context) -> None:
             reported = describe(error)
     finally:
         ctx.server.set_global(max_allowed_packet=64 << 20)
-    ctx.expect(opened, close="server_closed_error", closed_by="server", error_codes=[1153],
-               findings=("oversize_packet",), client_reported=reported)
+    ctx.expect(
+        opened,
+        close="server_closed_error",
+        closed_by="server",
+        error_codes=[1153],
+        findings=("oversize_packet",),
+        client_reported=reported,
+    )
 
 
 @scenario(gzip=True)

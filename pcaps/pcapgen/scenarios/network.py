@@ -24,8 +24,9 @@ MIDDLEBOX_SPECS = {
 @contextlib.contextmanager
 def namespaced_server(ctx: Context):
     """The three-namespace topology with a second private mariadbd on 10.231.2.2:3306."""
-    config = ServerConfig(workdir=ctx.workdir / "netns-server", bind_address=netns.SERVER_IP,
-                          netns=netns.SERVER_NS)
+    config = ServerConfig(
+        workdir=ctx.workdir / "netns-server", bind_address=netns.SERVER_IP, netns=netns.SERVER_NS
+    )
     config.workdir.mkdir(parents=True, exist_ok=True)
     netns.setup()
     server = Server(config)
@@ -43,9 +44,23 @@ def namespaced_server(ctx: Context):
 def client_in_namespace(ctx: Context, role: str):
     """A `pcapgen.child` client in the client namespace; killed if still running at exit."""
     child = subprocess.Popen(
-        ["ip", "netns", "exec", netns.CLIENT_NS, sys.executable, "-m", "pcapgen.child", role,
-         netns.SERVER_IP, "3306"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ctx.workdir.parent)
+        [
+            "ip",
+            "netns",
+            "exec",
+            netns.CLIENT_NS,
+            sys.executable,
+            "-m",
+            "pcapgen.child",
+            role,
+            netns.SERVER_IP,
+            "3306",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ctx.workdir.parent,
+    )
     try:
         yield child
     finally:
@@ -86,10 +101,18 @@ def middlebox_rst(ctx: Context) -> None:
     ctx.notes.append("Router rules: " + "; ".join(rules) + ".")
     for side in ("client_side", "server_side"):
         ctx.outputs[side].error_log = log
-        ctx.expect(client=connected["client"], thread_id=connected["thread_id"], user=APP[0],
-                   database=DATABASE, client_library=connected["library"],
-                   client_reported=done["reported"], close="middlebox_rst",
-                   closed_by="middlebox", findings=("middlebox_rst",), capture=side)
+        ctx.expect(
+            client=connected["client"],
+            thread_id=connected["thread_id"],
+            user=APP[0],
+            database=DATABASE,
+            client_library=connected["library"],
+            client_reported=done["reported"],
+            close="middlebox_rst",
+            closed_by="middlebox",
+            findings=("middlebox_rst",),
+            capture=side,
+        )
 
 
 @scenario(server="own", interface=netns.CLIENT_IF, netns=netns.CLIENT_NS, starts_capture=True)
@@ -118,10 +141,17 @@ def retransmission(ctx: Context) -> None:
         ctx.stop_capture()
         ctx.outputs[""].error_log = server.error_log_since(log_offset)
     ctx.notes.append(f"Router rule, for 0.7 s: {rule}.")
-    ctx.expect(client=connected["client"], thread_id=connected["thread_id"], user=APP[0],
-               database=DATABASE, client_library=connected["library"],
-               client_reported=done["reported"], close="clean_quit", closed_by="client",
-               findings=("retransmissions",))
+    ctx.expect(
+        client=connected["client"],
+        thread_id=connected["thread_id"],
+        user=APP[0],
+        database=DATABASE,
+        client_library=connected["library"],
+        client_reported=done["reported"],
+        close="clean_quit",
+        closed_by="client",
+        findings=("retransmissions",),
+    )
 
 
 @scenario(snaplen=128)
@@ -134,17 +164,25 @@ def truncated_snaplen(ctx: Context) -> None:
     cursor = opened.handle.cursor()
     cursor.execute("SELECT 1")
     cursor.fetchall()
-    cursor.execute("WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
-                   "WHERE i < 100) SELECT i, REPEAT('t', 1000) FROM n")
+    cursor.execute(
+        "WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+        "WHERE i < 100) SELECT i, REPEAT('t', 1000) FROM n"
+    )
     cursor.fetchall()
     opened.handle.close()
-    ctx.expect(opened, close="clean_quit", closed_by="client", findings=("capture_gap",),
-               note="frames truncated to 128 bytes: payload bytes are missing, not lost on "
-                    "the network")
+    ctx.expect(
+        opened,
+        close="clean_quit",
+        closed_by="client",
+        findings=("capture_gap",),
+        note="frames truncated to 128 bytes: payload bytes are missing, not lost on the network",
+    )
 
 
-@scenario(capture_filter="tcp port 3306 or tcp port 3307",
-          analyze_options=("--port", "3306", "--port", "3307"))
+@scenario(
+    capture_filter="tcp port 3306 or tcp port 3307",
+    analyze_options=("--port", "3306", "--port", "3307"),
+)
 def sequence_error(ctx: Context) -> None:
     """PyMySQL connects to a small loopback proxy on 127.0.0.1:3307 that relays to the
     server on 3306 (both legs captured). After one good query, the client sends a query
@@ -166,11 +204,23 @@ def sequence_error(ctx: Context) -> None:
         reported = describe(error)
     proxy.join()
     assert proxy.corrupted.is_set()
-    ctx.expect(opened, server="127.0.0.1:3307", close="client_fin_no_quit", closed_by="client",
-               findings=("sequence_error",), client_reported=reported,
-               note="client leg: the proxy shifted the reply's sequence id by 5")
-    ctx.expect(client=proxy.server_leg_client, thread_id=opened.thread_id, user=opened.user,
-               database=opened.database, client_library="pcapgen sequence-corrupting proxy "
-               "(relaying " + opened.library + ")", client_reported="ok",
-               close="client_fin_no_quit", closed_by="client",
-               note="server leg: intact; the proxy closed after the client did")
+    ctx.expect(
+        opened,
+        server="127.0.0.1:3307",
+        close="client_fin_no_quit",
+        closed_by="client",
+        findings=("sequence_error",),
+        client_reported=reported,
+        note="client leg: the proxy shifted the reply's sequence id by 5",
+    )
+    ctx.expect(
+        client=proxy.server_leg_client,
+        thread_id=opened.thread_id,
+        user=opened.user,
+        database=opened.database,
+        client_library="pcapgen sequence-corrupting proxy (relaying " + opened.library + ")",
+        client_reported="ok",
+        close="client_fin_no_quit",
+        closed_by="client",
+        note="server leg: intact; the proxy closed after the client did",
+    )

@@ -43,44 +43,71 @@ def go_too_many_connections(ctx: Context) -> None:
     library = go_driver_version()
     for event in events:
         if event["event"] == "query":
-            ctx.expect(client=event["local"], thread_id=event["thread_id"], user=APP[0],
-                       database=DATABASE, client_library=library,
-                       client_reported="ok (rows never closed; the process exited)",
-                       close="client_fin_no_quit", closed_by="client")
+            ctx.expect(
+                client=event["local"],
+                thread_id=event["thread_id"],
+                user=APP[0],
+                database=DATABASE,
+                client_library=library,
+                client_reported="ok (rows never closed; the process exited)",
+                close="client_fin_no_quit",
+                closed_by="client",
+            )
         elif event["event"] == "error":
-            ctx.expect(client=event["local"], thread_id=None, user=APP[0], database=DATABASE,
-                       client_library=library, client_reported=event["reported"],
-                       close="server_closed_error", closed_by="server", error_codes=[1040],
-                       note="the driver does not expose the thread id of a refused login")
+            ctx.expect(
+                client=event["local"],
+                thread_id=None,
+                user=APP[0],
+                database=DATABASE,
+                client_library=library,
+                client_reported=event["reported"],
+                close="server_closed_error",
+                closed_by="server",
+                error_codes=[1040],
+                note="the driver does not expose the thread id of a refused login",
+            )
 
 
 # -- the busy mix -----------------------------------------------------------------------------
 # (library, how it ends, how many): 20 clients, most closing properly.
 BUSY_CLIENTS = (
-    ("pymysql", "quit", 5), ("pymysql", "fin", 2), ("pymysql", "rst", 1),
-    ("connector", "quit", 5), ("connector", "fin", 2),
-    ("go", "quit", 2), ("cli", "quit", 2), ("pymysql", "open", 1),
+    ("pymysql", "quit", 5),
+    ("pymysql", "fin", 2),
+    ("pymysql", "rst", 1),
+    ("connector", "quit", 5),
+    ("connector", "fin", 2),
+    ("go", "quit", 2),
+    ("cli", "quit", 2),
+    ("pymysql", "open", 1),
 )
 QUERIES_PER_CLIENT = 40
-CLOSES = {"quit": ("clean_quit", "client"), "fin": ("client_fin_no_quit", "client"),
-          "rst": ("client_rst_no_quit", "client")}
+CLOSES = {
+    "quit": ("clean_quit", "client"),
+    "fin": ("client_fin_no_quit", "client"),
+    "rst": ("client_rst_no_quit", "client"),
+}
 
 
-def _busy_python_client(kind: str, ending: str, seed: int, out: list, lock: threading.Lock,
-                        barrier: threading.Barrier) -> None:
+def _busy_python_client(
+    kind: str, ending: str, seed: int, out: list, lock: threading.Lock, barrier: threading.Barrier
+) -> None:
     rng = random.Random(seed)
     opened: Opened = open_pymysql() if kind == "pymysql" else open_connector()
     barrier.wait()
     cursor = opened.handle.cursor()
     for i in range(QUERIES_PER_CLIENT):
         if rng.random() < 0.3:
-            cursor.execute("INSERT INTO items (name, qty, note) VALUES (%s, %s, %s)",
-                           (f"busy-{seed}-{i}", rng.randrange(100), "x" * rng.randrange(200)))
+            cursor.execute(
+                "INSERT INTO items (name, qty, note) VALUES (%s, %s, %s)",
+                (f"busy-{seed}-{i}", rng.randrange(100), "x" * rng.randrange(200)),
+            )
             opened.handle.commit()
         else:
-            cursor.execute("SELECT id, name, qty FROM items WHERE qty BETWEEN %s AND %s "
-                           "ORDER BY id DESC LIMIT %s",
-                           (rng.randrange(50), 50 + rng.randrange(50), 1 + rng.randrange(20)))
+            cursor.execute(
+                "SELECT id, name, qty FROM items WHERE qty BETWEEN %s AND %s "
+                "ORDER BY id DESC LIMIT %s",
+                (rng.randrange(50), 50 + rng.randrange(50), 1 + rng.randrange(20)),
+            )
             cursor.fetchall()
         time.sleep(rng.random() * 0.02)
     cursor.close()
@@ -102,21 +129,36 @@ def busy_mix(ctx: Context) -> None:
     PyMySQL connection is still open when the capture stops."""
     results: list = []
     lock = threading.Lock()
-    python_clients = [(kind, ending) for kind, ending, count in BUSY_CLIENTS
-                      if kind in ("pymysql", "connector") for _ in range(count)]
+    python_clients = [
+        (kind, ending)
+        for kind, ending, count in BUSY_CLIENTS
+        if kind in ("pymysql", "connector")
+        for _ in range(count)
+    ]
     barrier = threading.Barrier(len(python_clients))
-    threads = [threading.Thread(target=_busy_python_client,
-                                args=(kind, ending, seed, results, lock, barrier))
-               for seed, (kind, ending) in enumerate(python_clients)]
+    threads = [
+        threading.Thread(
+            target=_busy_python_client, args=(kind, ending, seed, results, lock, barrier)
+        )
+        for seed, (kind, ending) in enumerate(python_clients)
+    ]
     binary = ctx.go_client()
-    go_procs = [subprocess.Popen([str(binary), "work", "127.0.0.1:3306", "60"],
-                                 stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    go_procs = [
+        subprocess.Popen(
+            [str(binary), "work", "127.0.0.1:3306", "60"], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     for thread in threads:
         thread.start()
     cli_runs = []
     for _ in range(2):
-        cli_runs.append(run_cli("SELECT COUNT(*) FROM items; SELECT SLEEP(0.2); "
-                                "SELECT name FROM items ORDER BY id DESC LIMIT 50;"))
+        cli_runs.append(
+            run_cli(
+                "SELECT COUNT(*) FROM items; SELECT SLEEP(0.2); "
+                "SELECT name FROM items ORDER BY id DESC LIMIT 50;"
+            )
+        )
     for thread in threads:
         thread.join()
     go_events = []
@@ -134,14 +176,27 @@ def busy_mix(ctx: Context) -> None:
             ctx.expect(opened, close=close, closed_by=closed_by)
     library = go_driver_version()
     for event in go_events:
-        ctx.expect(client=event["local"], thread_id=event["thread_id"], user=APP[0],
-                   database=DATABASE, client_library=library, client_reported=event["reported"],
-                   close="clean_quit", closed_by="client")
+        ctx.expect(
+            client=event["local"],
+            thread_id=event["thread_id"],
+            user=APP[0],
+            database=DATABASE,
+            client_library=library,
+            client_reported=event["reported"],
+            close="clean_quit",
+            closed_by="client",
+        )
     for whoami, proc in cli_runs:
-        ctx.expect(client=whoami["client"], thread_id=int(whoami["thread_id"]), user=APP[0],
-                   database=DATABASE, client_library=cli_version(),
-                   client_reported="ok" if proc.returncode == 0 else proc.stderr.strip(),
-                   close="clean_quit", closed_by="client")
+        ctx.expect(
+            client=whoami["client"],
+            thread_id=int(whoami["thread_id"]),
+            user=APP[0],
+            database=DATABASE,
+            client_library=cli_version(),
+            client_reported="ok" if proc.returncode == 0 else proc.stderr.strip(),
+            close="clean_quit",
+            closed_by="client",
+        )
 
 
 def _json(line: str) -> dict:
@@ -149,4 +204,3 @@ def _json(line: str) -> dict:
         return json.loads(line)
     except ValueError:
         return {}
-
