@@ -23,6 +23,12 @@ open-connection cap evicts the least recently active connection, bounding a days
 run; it is found with a lazily updated heap, so the per-frame path does no bookkeeping for
 it beyond the `last_frame` it records anyway.
 
+Idle connections: each direction keeps its last delivered segments (up to 16 KB) to tell a
+retransmission with different bytes. A pooled connection idle for hours would hold them for
+nothing, so every `IDLE_SWEEP_INTERVAL` seconds of capture time the connections silent for
+longer than `RETRANSMISSION_HORIZON` drop them; a retransmission after such a silence is
+still counted, as unverified.
+
 Half-open connections: a SYN nobody has answered yet, or answered only by a SYN-ACK, is
 kept as a `_Handshake` (a few header fields per packet, packed in a bytes object: about 200
 bytes) instead of a `Connection` with its facts, streams and sink (several kilobytes with a
@@ -91,6 +97,11 @@ CONTROL_FLAGS = SYN | FIN | RST
 DEFAULT_SERVER_PORTS = frozenset({3306})
 DEFAULT_LINGER = 5.0  # seconds of capture time a closed connection is kept
 DEFAULT_MAX_CONNECTIONS = 200_000
+# No TCP stack waits longer than this between retransmissions (Linux's TCP_RTO_MAX): the
+# delivered segments kept to compare retransmissions against are dropped after this much
+# silence on a connection, checked every IDLE_SWEEP_INTERVAL seconds of capture time.
+RETRANSMISSION_HORIZON = 120.0
+IDLE_SWEEP_INTERVAL = 30.0
 
 TCP_HEADER = struct.Struct("!HHIIBBH")  # ports, seq, ack, data offset, flags, window
 
@@ -272,6 +283,7 @@ class TcpTracker:
         self._last_frame = 0
         self._current_frame = 0  # the frame being fed: when a connection is handed over
         self._last_ts = 0.0
+        self._next_idle_sweep = -math.inf
         self._warned_linktypes: set[int] = set()
         self.shard = shard if shard is not None and shard[1] > 1 else None
 
@@ -297,6 +309,8 @@ class TcpTracker:
         self._current_frame = frame_no
         if self._lingering and self._lingering[0][0] <= ts:
             self._release_lingering(ts)
+        if ts >= self._next_idle_sweep:
+            self._forget_idle_windows(ts)
         fast = FAST_TCP4.get(linktype)
         if fast is not None:
             try:
@@ -718,6 +732,16 @@ class TcpTracker:
         while lingering and lingering[0][0] <= now:
             deadline, item = lingering.popleft()
             self._release_lingered(item, deadline)
+
+    def _forget_idle_windows(self, now: float) -> None:
+        """Drop the retransmission compare windows of connections silent past the horizon."""
+        self._next_idle_sweep = now + IDLE_SWEEP_INTERVAL
+        quiet_since = now - RETRANSMISSION_HORIZON
+        for conn in self._connections.values():
+            c2s, s2c = conn.sides
+            if (c2s.recent or s2c.recent) and max(c2s.last_ts, s2c.last_ts) < quiet_since:
+                c2s.forget_recent()
+                s2c.forget_recent()
 
     def _evict_one(self) -> None:
         """Evict the least recently active connection.

@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from capture import C2S, S2C
+from capture.tracker import IDLE_SWEEP_INTERVAL, RETRANSMISSION_HORIZON
 from tests.capture.recorder import track
 from tests.craft import TcpSession
 
@@ -71,6 +72,48 @@ def test_retransmission_with_different_bytes_keeps_the_first_copy_and_is_reporte
         0,
         8,
     )
+
+
+def test_after_two_minutes_of_silence_a_retransmission_is_counted_unverified():
+    # The compare window of a connection silent past the retransmission horizon is dropped
+    # (a pool of idle connections must not hold 16 KB each); what comes after is counted.
+    s = started()
+    a = s.client_send(b"select 1")
+    s.wait(RETRANSMISSION_HORIZON + IDLE_SWEEP_INTERVAL)
+    s.retransmit(a, payload=b"select 2")
+    recorder, _ = track(s.frames)
+    facts = recorder.only.facts
+    assert bytes(recorder.only.data[C2S]) == b"select 1"
+    assert facts.retransmitted_segments == [1, 0]
+    assert facts.unverified_retransmissions == [1, 0]
+    assert facts.conflicting_retransmissions == [0, 0]
+
+
+def test_within_the_horizon_a_late_retransmission_is_still_compared():
+    s = started()
+    a = s.client_send(b"select 1")
+    s.wait(RETRANSMISSION_HORIZON - 1)
+    s.retransmit(a, payload=b"select 2")
+    recorder, _ = track(s.frames)
+    facts = recorder.only.facts
+    assert facts.unverified_retransmissions == [0, 0]
+    assert facts.conflicting_retransmissions == [1, 0]
+
+
+def test_a_busy_connection_keeps_its_window_while_another_is_idle():
+    idle = started()
+    busy = started(client=("10.0.0.9", 41000))
+    first = busy.client_send(b"x" * 8)
+    idle.client_send(b"idle")
+    for _ in range(10):  # 10 x 30 s of traffic on the busy connection only
+        busy.wait(IDLE_SWEEP_INTERVAL)
+        first = busy.client_send(b"y" * 8)
+    busy.retransmit(first, payload=b"z" * 8)
+    frames = sorted(idle.frames + busy.frames, key=lambda p: p.ts)
+    recorder, _ = track(frames)
+    by_port = {r.connection.facts.client.port: r.facts for r in recorder.connections}
+    assert by_port[41000].conflicting_retransmissions == [1, 0]
+    assert by_port[41000].unverified_retransmissions == [0, 0]
 
 
 def test_conflicting_copy_of_a_buffered_segment_loses_to_the_first_copy():
