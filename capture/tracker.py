@@ -637,7 +637,7 @@ class TcpTracker:
     ) -> StreamDirection:
         if len(self._connections) + len(self._handshakes) >= self.max_connections:
             self._evict_one()
-        addresses, port_bytes = key[:-4], key[-4:]
+        addresses = key[:-4]
         half = len(addresses) // 2
         sender = Endpoint(addresses[:half], sport)
         receiver = Endpoint(addresses[half:], dport)
@@ -651,11 +651,11 @@ class TcpTracker:
         else:
             role = "guess"
             sender_is_client = True
-        reverse_key = addresses[half:] + addresses[:half] + port_bytes[2:] + port_bytes[:2]
+        other_key = reverse_key(key)
         if sender_is_client:
-            client, server, keys = sender, receiver, (key, reverse_key)
+            client, server, keys = sender, receiver, (key, other_key)
         else:
-            client, server, keys = receiver, sender, (reverse_key, key)
+            client, server, keys = receiver, sender, (other_key, key)
         facts = TcpFacts(
             conn_id=frame_no,  # unique, and the same whichever process tracks it (--jobs)
             client=client,

@@ -27,7 +27,7 @@ from mysqlwire.protocol.connection_phase import (
 from mysqlwire.protocol.constants import (
     CLIENT,
     CLIENT_QUERY_ATTRIBUTES,
-    ERR_HEADER,
+    ERR_BYTE,
 )
 from mysqlwire.protocol.error_codes import IDLE_TIMEOUT_CODE
 from mysqlwire.protocol.events import (
@@ -50,16 +50,12 @@ from mysqlwire.protocol.phases import Phase
 from mysqlwire.protocol.replies import (
     parse_err,
 )
-from mysqlwire.protocol.reply_states import REPLY_READERS
-from mysqlwire.protocol.wire import Truncated
+from mysqlwire.protocol.reply_states import REPLY_READERS, ends_prepare_without_eof
+from mysqlwire.protocol.wire import PARSE_ERRORS
 
 if TYPE_CHECKING:
     from mysqlwire.protocol.decoder import MySQLDecoder
     from mysqlwire.protocol.framing import LogicalPacket
-
-
-# Failures reading a command's arguments: the command is still reported, marked malformed.
-PARSE_ERRORS = (IndexError, Truncated, ValueError, KeyError, UnicodeError)
 
 
 def read_client_packet(conn: MySQLDecoder, side: int, packet: LogicalPacket) -> None:
@@ -174,6 +170,9 @@ def read_server_packet(conn: MySQLDecoder, side: int, packet: LogicalPacket) -> 
     if packet.seq == ex.next_seq and packet.seq_break is None:  # the common case, inline
         ex.alt_seq = None
         ex.next_seq = (packet.last_seq + 1) & 0xFF
+    elif ends_prepare_without_eof(conn, packet, ex):
+        read_server_packet(conn, side, packet)  # the first packet of the next reply
+        return
     elif _is_idle_timeout(packet.payload):  # sent with sequence 0 whatever was outstanding
         ex.advance(packet)
     else:
@@ -190,7 +189,7 @@ def _is_idle_timeout(payload: bytes) -> bool:
 def _unsolicited(conn: MySQLDecoder, side: int, packet: LogicalPacket) -> None:
     """A server packet with nothing outstanding: an idle-timeout or shutdown ERR, or noise."""
     payload = packet.payload
-    if payload[:1] == bytes([ERR_HEADER]):
+    if payload[:1] == ERR_BYTE:
         fields = parse_err(payload)
         # An ERR while the client's packet is still arriving answers that packet (1153 is sent
         # before the rest of an oversize packet is read); otherwise nothing was outstanding.

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Protocol
 
-from mysqlwire.protocol.binary_values import null_bitmap_is_set, read_value, shorten
+from mysqlwire.protocol.binary_values import null_bitmap_is_set, read_value
 from mysqlwire.protocol.constants import (
     CLIENT_CONNECT_ATTRS,
     CLIENT_PLUGIN_AUTH,
@@ -328,11 +328,13 @@ COMMANDS: dict[int, CommandSpec] = {
 }
 
 COM_QUIT = 0x01
+COM_INIT_DB = 0x02
 COM_QUERY = 0x03
 COM_STMT_PREPARE = 0x16
 COM_STMT_EXECUTE = 0x17
 COM_STMT_CLOSE = 0x19
 COM_STMT_FETCH = 0x1C
+COM_RESET_CONNECTION = 0x1F
 BINARY_ROW_COMMANDS = frozenset({COM_STMT_EXECUTE, COM_STMT_FETCH})
 # Commands the server uses internally (COM_SLEEP, COM_CONNECT, COM_TIME, COM_DELAYED_INSERT,
 # COM_TABLE_DUMP, COM_CONNECT_OUT, COM_DAEMON): no client sends them, so a packet that seems to
@@ -348,7 +350,3 @@ def unknown_command(code: int) -> CommandSpec:
 def command_name(code: int) -> str:
     spec = COMMANDS.get(code)
     return spec.name if spec is not None else unknown_command(code).name
-
-
-def short_query(query: str | None, limit: int = 200) -> str | None:
-    return None if query is None else shorten(query, limit)

@@ -50,12 +50,6 @@ class DecompressionFailed:
         self.ts = ts
 
 
-def payload_algorithm(body_start: bytes) -> str:
-    if body_start.startswith(ZSTD_MAGIC):
-        return "zstd"
-    return "zlib"
-
-
 def inflate(body: bytes, expected: int) -> bytes:
     """Decompress one compressed packet's payload, refusing to produce more than declared."""
     if body.startswith(ZSTD_MAGIC):
@@ -86,13 +80,11 @@ class CompressedFramer:
         "_remaining",
         "_ts",
         "_ulen",
-        "algorithms_seen",
         "inner",
     )
 
     def __init__(self, inner: PacketFramer) -> None:
         self.inner = inner
-        self.algorithms_seen: set[str] = set()
         self._buf = b""
         self._pos = 0
         self._frame = 0
@@ -186,7 +178,6 @@ class CompressedFramer:
         if self._ulen == 0:
             data = body  # stored uncompressed
         else:
-            self.algorithms_seen.add(payload_algorithm(body[:4]))
             try:
                 data = inflate(body, self._ulen)
             except (zlib.error, zstandard.ZstdError, ValueError) as exc:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mysqlwire.protocol.constants import ERR_HEADER, OK_HEADER
+from mysqlwire.protocol.constants import AUTH_MORE_DATA_HEADER, ERR_BYTE, ERR_HEADER, OK_HEADER
 from mysqlwire.protocol.events import (
     AuthMoreData,
     AuthResponse,
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     from mysqlwire.protocol.framing import LogicalPacket
 
 AUTH_SWITCH_HEADER = 0xFE
-AUTH_MORE_DATA_HEADER = 0x01
 # After these server steps the client speaks next; after fast_auth_success the server does.
 CLIENT_TURN_STEPS = frozenset({"auth_switch", "perform_full_authentication", "public_key", "data"})
 
@@ -48,7 +47,7 @@ def read_greeting(conn: MySQLDecoder, side: int, packet: LogicalPacket) -> None:
     payload = packet.payload
     conn.check_seq(side, packet, 0)
     conn.login.start(packet)
-    if payload[:1] == bytes([ERR_HEADER]):
+    if payload[:1] == ERR_BYTE:
         fields = parse_err(payload)
         conn.emit(
             Err(

@@ -94,7 +94,10 @@ AUTH_MORE_DATA_HEADER = 0x01
 LOCAL_INFILE_HEADER = 0xFB
 EOF_HEADER = 0xFE  # also AuthSwitchRequest during authentication, and OK under DEPRECATE_EOF
 ERR_HEADER = 0xFF
-EOF_MAX_SIZE = 9  # an EOF packet is shorter than this; a row starting with 0xFE is longer
+# The same as one-byte strings, to test `payload[:1]` (empty payloads included) without
+# building a bytes object per packet.
+EOF_BYTE = bytes([EOF_HEADER])
+ERR_BYTE = bytes([ERR_HEADER])
 PROGRESS_ERROR_CODE = 0xFFFF  # MariaDB progress report in ERR clothing, not an error
 
 # --- caching_sha2_password / sha256_password AuthMoreData payloads --------------------------

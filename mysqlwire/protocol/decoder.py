@@ -20,7 +20,6 @@ that falls inside the packet in progress costs its bytes, not the framing.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable
 
 from mysqlwire.protocol import command_phase, connection_phase, exchange, midstream, synchronise
@@ -64,7 +63,7 @@ from mysqlwire.protocol.tls import (
     plausible_record_header,
 )
 from mysqlwire.protocol.tls import server_hello_version as _server_hello_version
-from mysqlwire.protocol.wire import Truncated
+from mysqlwire.protocol.wire import PARSE_ERRORS
 
 NEED_DATA = object()
 
@@ -96,8 +95,6 @@ READERS_BY_PHASE: dict[Phase, tuple[Reader, Reader]] = {
     for phase in Phase
     if (CLIENT, phase) in READERS and (SERVER, phase) in READERS
 }
-
-PARSE_ERRORS = (IndexError, Truncated, ValueError, KeyError, struct.error, UnicodeError)
 
 
 class MySQLDecoder:
@@ -278,9 +275,7 @@ class MySQLDecoder:
                 self.transport[each] = Transport.UNSYNCED
                 self._framers[each].reset()
                 if self.compressed_framers[each] is not None:
-                    self.compressed_framers[each] = CompressedFramer(
-                        PacketFramer(self.retain_limit)
-                    )
+                    self.compressed_framers[each] = self.new_compressed_framer()
         if self.phase is not Phase.ENDED:
             self.phase = Phase.UNSYNCED
 
@@ -410,10 +405,6 @@ class MySQLDecoder:
             compressed = self.compressed_framers[side]
             return compressed.inner if compressed is not None else None
         return None
-
-    def _feed_plain(self, side: int, data: bytes, frame: int, ts: float) -> None:
-        self._framers[side].receive(data, frame, ts)
-        self._drain_plain(side)
 
     def _drain_plain(self, side: int) -> None:
         framer = self._framers[side]

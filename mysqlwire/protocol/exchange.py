@@ -71,6 +71,7 @@ class Exchange:
         "column_types",
         "columns_left",
         "compressed_next",
+        "defs_end",
         "defs_left",
         "frame",
         "infile_bytes",
@@ -102,6 +103,7 @@ class Exchange:
         self.auth_step: str | None = None
         self.columns_left = 0
         self.defs_left = 0
+        self.defs_end = (0, 0.0)  # frame and time of a prepare's last definition
         self.blocks: list[int] = []
         self.column_types: list[int] | None = None
         self.rows = 0

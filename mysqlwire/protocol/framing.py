@@ -106,13 +106,11 @@ class PacketFramer:
         "_start_override",
         "_ts",
         "_wire",
-        "consumed",
         "retain_limit",
     )
 
     def __init__(self, retain_limit: int = DEFAULT_RETAIN_LIMIT) -> None:
         self.retain_limit = retain_limit
-        self.consumed = 0  # stream bytes taken out of the buffers so far
         self._buf = b""
         self._pos = 0
         self._frame = 0
@@ -150,7 +148,6 @@ class PacketFramer:
         self._start_override = None
         if self._head:
             data = self._head + data
-            self.consumed -= len(self._head)
             self._head = b""
             self._start_override = (self._head_frame, self._head_ts)
         self._buf = data
@@ -162,7 +159,6 @@ class PacketFramer:
         """Hand back the bytes not yet framed (for a switch to TLS or compression)."""
         rest = self._head + self._buf[self._pos :]
         frame, ts = (self._head_frame, self._head_ts) if self._head else (self._frame, self._ts)
-        self.consumed += len(self._buf) - self._pos
         self._buf, self._pos, self._head = b"", 0, b""
         return rest, frame, ts
 
@@ -200,7 +196,6 @@ class PacketFramer:
             return False
         self._remaining -= size
         self._missing += size
-        self.consumed += size
         self._kept = self.retain_limit  # what follows the hole cannot be placed: keep no more
         if not self._remaining and self._last_wire_len < MAX_PAYLOAD:
             self._frame, self._ts = frame, ts
@@ -221,7 +216,7 @@ class PacketFramer:
         if self._ready is not None or self._open or self._head:
             return 0, 0, expected_seq
         buf = self._buf
-        start = pos = self._pos
+        pos = self._pos
         n = len(buf)
         count = total = 0
         while count < limit:
@@ -240,7 +235,6 @@ class PacketFramer:
             expected_seq = (expected_seq + 1) & 0xFF
             pos = end
         self._pos = pos
-        self.consumed += pos - start
         return count, total, expected_seq
 
     def next_packet(self) -> LogicalPacket | None:
@@ -262,7 +256,6 @@ class PacketFramer:
                     self._pieces.append(piece)
                     self._kept += len(piece)
                 pos += take
-                self.consumed += take
                 self._remaining -= take
                 if self._remaining:
                     self._pos = pos
@@ -276,7 +269,6 @@ class PacketFramer:
                 if pos < n:
                     self._head = buf[pos:]
                     self._head_frame, self._head_ts = self._frame, self._ts
-                    self.consumed += n - pos
                 self._pos = n
                 return None
 
@@ -291,7 +283,6 @@ class PacketFramer:
                 # Fast path: the whole packet is in this chunk and needs no joining.
                 if end <= n and length < MAX_PAYLOAD and length <= self.retain_limit:
                     self._pos = end
-                    self.consumed += end - pos
                     return LogicalPacket(
                         seq,
                         seq,
@@ -316,7 +307,6 @@ class PacketFramer:
             self._last_wire_len = length
             self._remaining = length
             pos += HEADER_SIZE
-            self.consumed += HEADER_SIZE
             if length == 0:  # the empty piece that ends a payload of a multiple of 0xFFFFFF
                 self._pos = pos
                 return self._finish()

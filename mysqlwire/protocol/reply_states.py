@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 from mysqlwire.protocol.binary_values import read_binary_row
 from mysqlwire.protocol.commands import (
     BINARY_ROW_COMMANDS,
+    COM_INIT_DB,
+    COM_RESET_CONNECTION,
     COM_STMT_EXECUTE,
 )
 from mysqlwire.protocol.connection_phase import (
@@ -24,7 +26,9 @@ from mysqlwire.protocol.connection_phase import (
 )
 from mysqlwire.protocol.constants import (
     CLIENT_OPTIONAL_RESULTSET_METADATA,
+    EOF_BYTE,
     EOF_HEADER,
+    ERR_BYTE,
     ERR_HEADER,
     LOCAL_INFILE_HEADER,
     MARIADB_CLIENT_CACHE_METADATA,
@@ -49,7 +53,7 @@ from mysqlwire.protocol.events import (
     StmtPrepareOk,
     TextReply,
 )
-from mysqlwire.protocol.exchange import Exchange, ReplyState, finish
+from mysqlwire.protocol.exchange import Exchange, ReplyState, finish, finished
 from mysqlwire.protocol.replies import (
     parse_column_definition,
     parse_eof,
@@ -70,12 +74,6 @@ EOF_PACKET_MAX = 5  # an EOF packet is 5 bytes (1 before 4.1); an OK with a 0xFE
 
 
 BINLOG_PACKET_MIN = 20  # the OK byte and the 19-byte event header
-
-
-COM_INIT_DB = 0x02
-
-
-COM_RESET_CONNECTION = 0x1F
 
 
 BINLOG_EVENT_NAMES = {
@@ -226,7 +224,7 @@ def _enter_rows(conn: MySQLDecoder, side: int, ex: Exchange) -> None:
 
 
 def _read_columns(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchange) -> None:
-    if packet.payload[:1] == bytes([ERR_HEADER]):
+    if packet.payload[:1] == ERR_BYTE:
         _error(conn, side, packet, ex)
         return
     ex.columns_left -= 1
@@ -391,21 +389,40 @@ def _next_definition_block(conn: MySQLDecoder, packet: LogicalPacket, ex: Exchan
         ex.defs_left = ex.blocks.pop(0)
         ex.state = ReplyState.PREPARE_DEFS
     else:
-        _prepared(conn, packet, ex)
+        _prepared(conn, ex, packet.frame, packet.ts)
 
 
-def _prepared(conn: MySQLDecoder, packet: LogicalPacket, ex: Exchange) -> None:
+def _prepared(conn: MySQLDecoder, ex: Exchange, frame: int, ts: float) -> None:
     """The prepare is complete. Its column definitions give the types a later execute's binary
     rows are read with when the server sends them without metadata (MariaDB's cached
     metadata, CLIENT_OPTIONAL_RESULTSET_METADATA)."""
     statement = conn.statements.get(ex.statement_id) if ex.statement_id is not None else None
     if statement is not None and ex.column_types is not None:
         statement.column_types = ex.column_types[statement.params :]
-    finish(conn, packet, ex, "ok")
+    if conn.exchanges and conn.exchanges[0] is ex:
+        conn.exchanges.pop(0)
+    finished(conn, ex, frame, ts, "ok")
+
+
+def ends_prepare_without_eof(conn: MySQLDecoder, packet: LogicalPacket, ex: Exchange) -> bool:
+    """Mid-stream, whether the server ends definition blocks with EOF is not known yet. After
+    a prepare's last definition a packet that is no EOF then starts the next reply: end the
+    prepare at its last definition (so it is not taken for the prepare's, and its sequence
+    id is not held to the prepare's) and say so."""
+    if (
+        ex.state is not ReplyState.PREPARE_DEFS_EOF
+        or ex.blocks
+        or conn.deprecate_eof is not None
+        or (packet.payload[:1] == EOF_BYTE and packet.size <= EOF_PACKET_MAX)
+    ):
+        return False
+    _infer_deprecate_eof(conn, True)
+    _prepared(conn, ex, *ex.defs_end)
+    return True
 
 
 def _read_prepare_defs(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchange) -> None:
-    if packet.payload[:1] == bytes([ERR_HEADER]):
+    if packet.payload[:1] == ERR_BYTE:
         _error(conn, side, packet, ex)
         return
     ex.defs_left -= 1
@@ -416,6 +433,7 @@ def _read_prepare_defs(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex:
             _next_definition_block(conn, packet, ex)
         else:
             ex.state = ReplyState.PREPARE_DEFS_EOF
+            ex.defs_end = (packet.frame, packet.ts)
 
 
 def _read_prepare_defs_eof(
@@ -437,13 +455,18 @@ def _read_prepare_defs_eof(
         _next_definition_block(conn, packet, ex)
         return
     _infer_deprecate_eof(conn, True)
-    _next_definition_block(conn, packet, ex)
-    if conn.exchanges and conn.exchanges[0] is ex:
+    if ex.blocks:  # the next block's first definition
+        _next_definition_block(conn, packet, ex)
         _read_prepare_defs(conn, side, packet, ex)
-    else:  # the reply is over: the packet is the next exchange's, or nobody's
-        from mysqlwire.protocol.command_phase import read_server_packet
+        return
+    # The reply ended at its last definition. This packet carries the sequence id its EOF
+    # would have had (a wrapped sequence, or chance), yet it is the next reply's or nobody's.
+    ex.response_bytes -= packet.size
+    ex.response_packets -= 1
+    _prepared(conn, ex, *ex.defs_end)
+    from mysqlwire.protocol.command_phase import read_server_packet  # imports this module
 
-        read_server_packet(conn, side, packet)
+    read_server_packet(conn, side, packet)
 
 
 def _read_field_list(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchange) -> None:
@@ -460,7 +483,7 @@ def _read_field_list(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: E
 
 
 def _read_text(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchange) -> None:
-    if packet.payload[:1] == bytes([ERR_HEADER]):
+    if packet.payload[:1] == ERR_BYTE:
         _error(conn, side, packet, ex)
         return
     if conn.replies:
@@ -511,7 +534,7 @@ def _read_change_user(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: 
 
 
 def _read_during_upload(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchange) -> None:
-    if packet.payload[:1] == bytes([ERR_HEADER]):
+    if packet.payload[:1] == ERR_BYTE:
         _error(conn, side, packet, ex)
         return
     read_unexpected(conn, side, packet, "server packet during a LOCAL INFILE upload")

@@ -84,8 +84,7 @@ def text(raw: bytes) -> str:
     return raw.decode("utf-8", "backslashreplace")
 
 
-def lenenc_int_size(first_byte: int) -> int:
-    """How many bytes a length-encoded integer starting with `first_byte` occupies."""
-    if first_byte < 0xFB:
-        return 1
-    return {0xFB: 1, 0xFC: 3, 0xFD: 4, 0xFE: 9}.get(first_byte, 1)
+# What reading a packet that is not what it claims raises: the readers index and slice past
+# the end, meet bad values or bytes that are no text. The decoder turns these into a
+# MalformedPacket event (a command reader's into a command marked malformed), never raises.
+PARSE_ERRORS = (IndexError, Truncated, ValueError, KeyError, struct.error, UnicodeError)

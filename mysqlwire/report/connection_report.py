@@ -123,8 +123,8 @@ class ConnectionRecorder:
         "evidence_commands",
         "finding_counts",
         "findings",
+        "first_client_cut",
         "greeting_seen",
-        "incomplete",
         "largest_client_packet",
         "last_error",
         "max_allowed_packet",
@@ -174,7 +174,8 @@ class ConnectionRecorder:
         self.quit_ts: float | None = None
         self.not_mysql: ev.NotMySQL | None = None
         self.largest_client_packet = 0
-        self.incomplete: list[ev.IncompletePacket] = []
+        # the client's first packet cut short: the size it announced explains a 1153 refusal
+        self.first_client_cut: ev.IncompletePacket | None = None
         self.packet_refusal: ev.Err | None = None
 
     # --- events ---------------------------------------------------------------------------
@@ -342,7 +343,8 @@ class ConnectionRecorder:
         )
 
     def _incomplete(self, event: ev.IncompletePacket) -> None:
-        self.incomplete.append(event)
+        if event.side == CLIENT and self.first_client_cut is None:
+            self.first_client_cut = event
         self.add(
             finding(
                 "incomplete_packet",
@@ -566,11 +568,11 @@ class ConnectionRecorder:
             self.add(finding("tls", self.tls_frame, self.tls_ts, self._tls_detail(verdict)))
         if self.packet_refusal is not None:
             refusal = self.packet_refusal
-            cut = [i for i in self.incomplete if i.side == CLIENT]
-            if cut:
+            cut = self.first_client_cut
+            if cut is not None:
                 size = (
-                    f"the client's packet of {cut[0].expected:,} bytes (cut after "
-                    f"{cut[0].received:,} when the server closed)"
+                    f"the client's packet of {cut.expected:,} bytes (cut after "
+                    f"{cut.received:,} when the server closed)"
                 )
             else:
                 size = f"the client's largest packet ({self.largest_client_packet:,} bytes)"

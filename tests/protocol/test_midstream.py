@@ -25,9 +25,13 @@ from tests.mysql_builder import (
     Param,
     application_data,
     column,
+    column_definition,
+    eof,
     ok,
+    prepare_ok,
     query,
     result_set,
+    stmt_prepare,
 )
 from tests.protocol.helpers import names, of, one, problems, run
 
@@ -156,3 +160,29 @@ def test_mid_stream_garbage_is_reported_undecodable_at_the_end():
     decoder.receive_eof(99, 9.0)
     undecodable = [e for e in decoder.events() if isinstance(e, Undecodable)]
     assert sorted((e.side, e.size) for e in undecodable) == [(CLIENT, 750), (SERVER, 750)]
+
+
+@pytest.mark.parametrize("params", [0, 2])
+@pytest.mark.parametrize("deprecate_eof", [True, False])
+def test_a_prepare_mid_stream_ends_at_its_last_definition_whether_or_not_an_eof_follows(
+    deprecate_eof, params
+):
+    # Mid-stream the decoder cannot know whether an EOF closes the definitions; when none
+    # comes after the last block, the next reply (sequence 1) is not the prepare's, and no
+    # sequence error.
+    talk = Conversation().command(query("select 0")).server(ok())
+    reply = [prepare_ok(7, columns=1, params=params)]
+    end = [] if deprecate_eof else [eof()]
+    if params:
+        reply += [column_definition(column("?"))] * params + end
+    reply += [column_definition(column("a")), *end]
+    talk.command(stmt_prepare("select a from t where b = ?")).server(*reply)
+    talk.command(query("select 1")).server(ok())
+    decoder, events = mid_stream(talk)
+    assert problems(events) == []
+    assert decoder.deprecate_eof is deprecate_eof
+    prepare, after = of(events, CommandFinished)[1:]
+    assert (prepare.command, prepare.outcome) == ("COM_STMT_PREPARE", "ok")
+    assert prepare.response_packets == len(reply)
+    assert prepare.frame == 4  # the frame of its reply (chunk 4), not of the next reply
+    assert (after.command, after.outcome, after.response_packets) == ("COM_QUERY", "ok", 1)
