@@ -21,6 +21,10 @@ order, with the frame number and timestamp of the segment that carried it:
   (`lost_segment`), the reorder buffer is full (`reorder_overflow`), the connection ended
   (`lost_segment` after RST/FIN, `capture_end` when the capture stopped first). Bytes a
   frame did not hold because of the snapshot length are a `snaplen` gap at their position.
+  Bytes at the end of the stream that the peer acknowledged but the capture never saw are a
+  `lost_segment` gap as soon as the peer's acknowledgement comes with data of its own
+  (`trailing_loss`, called by the tracker), so the consumer still gets the two directions in
+  the order they were sent (a lost greeting before the login that answers it).
 """
 
 from __future__ import annotations
@@ -227,7 +231,8 @@ class StreamDirection:
             self._drain()
 
     def trailing_loss(self, frame: int, ts: float) -> None:
-        """At close: bytes the peer acknowledged beyond the last byte seen were lost."""
+        """Bytes the peer acknowledged beyond the last byte seen were lost (at the close, or
+        when the peer's data carries that acknowledgement)."""
         if not self.started or self.peer_ack is None:
             return
         acked = self.position(self.peer_ack)

@@ -383,6 +383,11 @@ class TcpTracker:
             peer.peer_ack = ack
             if peer.pending is not None:
                 peer.peer_acked(ack, frame_no, ts)
+            elif payload and ack != peer.next_seq and peer.sink is not None:
+                # The ACK covers bytes of the peer the capture never saw (a dropped greeting,
+                # say): declare them lost now, so the consumer gets the two streams in the
+                # order they were sent, not this data before a hole found only at the close.
+                peer.trailing_loss(frame_no, ts)
         if (payload or missing) and side.sink is not None:
             if flags & SYN:
                 seq += 1  # data on a SYN (TCP Fast Open) starts after the ISN

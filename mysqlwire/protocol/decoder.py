@@ -258,6 +258,9 @@ class MySQLDecoder:
                 tls.reset()
             self.tls_resync[side] = True
             return
+        if self.phase is Phase.GREETING and side == SERVER and stream_offset == 0 and size_known:
+            self._greeting_lost(frame, ts)
+            return
         self._report_incomplete(side, frame, ts, reset=True)
         if self.phase is Phase.NOT_MYSQL:
             return
@@ -416,6 +419,17 @@ class MySQLDecoder:
             self._dispatch(side, packet)
             if transport[side] is not Transport.PLAIN:
                 return  # the rest of the bytes went to the new transport
+
+    def _greeting_lost(self, frame: int, ts: float) -> None:
+        """The capture lost the server's first bytes, the greeting: the client's next packet
+        is still its login, sequence 1 (what it negotiates then comes from the client's
+        capabilities alone). Without this the login would be taken for a client speaking
+        first, and the connection for another protocol."""
+        self.transport[SERVER] = Transport.PLAIN
+        self.awaiting_login = True
+        login = self.login
+        login.frame, login.ts, login.next_seq = frame, ts, 1
+        self.phase = Phase.LOGIN
 
     def _hole_inside(self, side: int, size: int, frame: int, ts: float) -> bool:
         """A gap that lies inside the packet or TLS record in progress (what a snapshot length

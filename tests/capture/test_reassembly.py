@@ -345,3 +345,27 @@ def test_any_split_into_overlapping_segments_delivers_the_stream_once(data):
     record = recorder.only
     assert bytes(record.data[C2S])[: len(stream)] == stream
     assert record.facts.conflicting_retransmissions == [0, 0]
+
+
+def test_an_ack_for_bytes_never_captured_declares_them_lost_before_the_data_it_carries():
+    # The capture dropped the server's first segment (a greeting); the client's next segment
+    # acknowledges it. The consumer must get the hole first: both streams in sending order.
+    s = started()
+    lost = s.server_send(b"G" * 78)
+    login = s.client_send(b"login")
+    s.drop(lost)
+    recorder, _ = track(s.frames)
+    (first, second, *rest) = recorder.only.events
+    assert first[0] == "gap"
+    gap = first[1]
+    assert (gap.direction, gap.stream_offset, gap.size, gap.reason) == (S2C, 0, 78, "lost_segment")
+    assert second == ("data", C2S, b"login", s.number(login))
+    assert rest == []
+
+
+def test_an_ack_behind_what_was_captured_declares_nothing():
+    s = started()
+    s.server_send(b"row" * 100)
+    s.client_send(b"next", ack=5000 + 1 + 10)  # the server ISN is 5000: only part of it
+    recorder, _ = track(s.frames)
+    assert recorder.only.gaps == []

@@ -35,6 +35,8 @@ from tests.mysql_builder import (
 )
 from tests.protocol.helpers import feed, names, of, one, problems, run
 
+HTTP_REQUEST = b"GET / HTTP/1.1\r\nHost: db.example:3306\r\n\r\n"
+
 
 def gap(decoder: MySQLDecoder, side: int, size: int = 1000, frame: int = 50) -> list:
     decoder.receive_gap(side, size, frame, float(frame), stream_offset=12345)
@@ -127,9 +129,31 @@ def test_a_gap_before_the_login_makes_the_rest_mid_stream():
     assert names(events)[:2] == ["MidStreamStart", "Command"]
 
 
+def test_a_lost_greeting_still_lets_the_login_and_the_commands_be_read():
+    # A connection whose SYN was seen but whose greeting the capture dropped: the capture
+    # layer reports the hole at the start of the server's stream before the client's login.
+    talk = Conversation().login(user="app", database="shop")
+    talk.command(query("select 1")).server(*result_set([column("1")], [["1"]]))
+    greeting_bytes = talk.chunks.pop(0).data
+    decoder = MySQLDecoder(start_seen=True)
+    decoder.receive_gap(SERVER, len(greeting_bytes), 1, 1.0, stream_offset=0)
+    events = decoder.events() + feed(decoder, talk.chunks, first_frame=2)
+    assert problems(events) == []
+    login = one(events, HandshakeResponse)
+    assert (login.user, login.database) == ("app", "shop")
+    assert one(events, CommandFinished).rows == 1
+    assert decoder.phase is Phase.COMMAND and not decoder.mid_stream
+
+
+def test_after_a_lost_greeting_a_client_speaking_http_is_still_not_mysql():
+    decoder = MySQLDecoder(start_seen=True)
+    decoder.receive_gap(SERVER, 78, 1, 1.0, stream_offset=0)
+    events = decoder.events() + run(decoder, Conversation().raw(CLIENT, HTTP_REQUEST))
+    assert one(events, NotMySQL).protocol == "http"
+
+
 # --- not MySQL ----------------------------------------------------------------------------
 
-HTTP_REQUEST = b"GET / HTTP/1.1\r\nHost: db.example:3306\r\n\r\n"
 X_CAPABILITIES_GET = b"\x01\x00\x00\x00\x01"  # X protocol: length 1, CON_CAPABILITIES_GET
 
 

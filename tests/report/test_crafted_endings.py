@@ -156,3 +156,24 @@ def test_client_leaving_after_a_query_error_is_the_clients_doing(tmp_path: Path)
     assert (conn["close"], conn["closed_by"]) == ("client_fin_no_quit", "client")
     [error] = [f for f in conn["findings"] if f["kind"] == "mysql_error"]
     assert error["severity"] == "warning" and "1064" in error["detail"]
+
+
+def test_a_capture_that_dropped_the_greeting_still_reports_the_connection(tmp_path: Path):
+    talk = Conversation().login(user="app", database="test")
+    talk.command(query("select 1")).server(*result_set([column("1")], [["1"]]))
+    talk.command(command(0x01))  # COM_QUIT
+    s = session(talk)
+    s.client_fin()
+    s.server_fin()
+    s.client_ack()
+    s.drop(s.frames[3])  # the greeting: the capture missed it, the client's ACK did not
+    connection = analyze(tmp_path, s)
+    assert (connection["close"], connection["closed_by"]) == ("clean_quit", "client")
+    assert (connection["user"], connection["database"], connection["commands"]) == (
+        "app",
+        "test",
+        2,
+    )
+    assert connection["thread_id"] is None  # it was in the greeting
+    gap = next(f for f in connection["findings"] if f["kind"] == "capture_gap")
+    assert "missing at offset 0" in gap["detail"]
