@@ -18,9 +18,13 @@ import os
 import signal
 from collections.abc import Iterator, Sequence
 from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING
 
 from capture import CaptureError, CaptureStats
 from mysqlwire.report.connection_report import ConnectionReport
+
+if TYPE_CHECKING:
+    from mysqlwire.pipeline import AnalysisOptions, AnalysisResult, ReportCallback
 from mysqlwire.report.summary import SummaryBuilder
 
 BATCH = 256
@@ -30,8 +34,11 @@ PER_SHARD_COUNTERS = ("connections", "connection_frames", "connections_evicted",
 
 
 def analyze_in_processes(
-    paths: Sequence[str | os.PathLike[str]], options, on_report, stats: CaptureStats
-):
+    paths: Sequence[str | os.PathLike[str]],
+    options: AnalysisOptions,
+    on_report: ReportCallback,
+    stats: CaptureStats,
+) -> AnalysisResult:
     """`pipeline.analyze` with `options.jobs` processes; fills `stats` in place."""
     from mysqlwire.pipeline import AnalysisResult, warn_about_snaplen
 

@@ -26,7 +26,7 @@ from mysqlwire.protocol.handshake import parse_connect_attributes
 from mysqlwire.protocol.wire import lenenc_int, lenenc_str, nul_bytes, nul_str, text, uint
 
 if TYPE_CHECKING:
-    from mysqlwire.protocol.statements import StatementTable
+    from mysqlwire.protocol.statements import PreparedStatement, StatementTable
 
 
 class Reply(Enum):
@@ -224,7 +224,7 @@ def _execute(payload: bytes, ctx: ArgumentContext) -> CommandArguments:
 
 
 def _read_positional_parameters(
-    payload: bytes, pos: int, count: int, statement, ctx
+    payload: bytes, pos: int, count: int, statement: PreparedStatement, ctx: ArgumentContext
 ) -> list[str | None]:
     bitmap = payload[pos : pos + (count + 7) // 8]
     pos += len(bitmap)

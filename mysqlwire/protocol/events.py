@@ -3,8 +3,9 @@
 Every event says who sent what it describes (`side`: CLIENT or SERVER) and carries the
 evidence a verdict needs: the frame number and timestamp where it began. Events that stand for
 a logical MySQL packet (`PacketEvent`) add its sequence id, payload size and how many wire
-packets it was split into. With `detail=True` the decoder emits exactly one `PacketEvent` per
-logical packet (rows and column definitions included), which is what `mysqlwire dump` prints;
+packets it was split into. With `detail=True` the decoder emits one `PacketEvent` per logical
+packet (rows and column definitions included; plus the `PayloadCapped` note below), which is
+what `mysqlwire dump` prints;
 without it, rows and column definitions are only counted, in `ResultSetEnd`. A packet read
 from part of its payload is, in both modes, followed by a note saying why: `PayloadCapped`
 (the retain limit; itself a `PacketEvent` about the same packet) or `IncompletePacket` (a

@@ -79,7 +79,7 @@ def parse_greeting(payload: bytes, partial: bool = False) -> GreetingFields:
                 if capabilities & CLIENT_SECURE_CONNECTION:
                     pos += max(13, auth_data_len - 8)
                 if capabilities & CLIENT_PLUGIN_AUTH:
-                    auth_plugin, pos = nul_str(payload, pos, whole=partial)
+                    auth_plugin, pos = nul_str(payload, pos, cut=partial)
         except (IndexError, Truncated):
             if not partial:
                 raise
@@ -138,7 +138,7 @@ def parse_handshake_response(payload: bytes, partial: bool = False) -> LoginFiel
         return _parse_handshake_response_320(payload, capabilities)
     max_packet, pos = uint(payload, 4, 4)
     charset = payload[8]
-    user, pos = nul_str(payload, 32, whole=partial)
+    user, pos = nul_str(payload, 32, cut=partial)
     auth_len = 0
     database = auth_plugin = None
     attributes: dict[str, str] = {}
@@ -153,9 +153,9 @@ def parse_handshake_response(payload: bytes, partial: bool = False) -> LoginFiel
             auth_raw, pos = nul_bytes(payload, pos)
             auth_len = len(auth_raw)
         if capabilities & CLIENT_CONNECT_WITH_DB and pos < len(payload):
-            database, pos = nul_str(payload, pos, whole=partial)
+            database, pos = nul_str(payload, pos, cut=partial)
         if capabilities & CLIENT_PLUGIN_AUTH and pos < len(payload):
-            auth_plugin, pos = nul_str(payload, pos, whole=partial)
+            auth_plugin, pos = nul_str(payload, pos, cut=partial)
         if capabilities & CLIENT_CONNECT_ATTRS and pos < len(payload):
             attributes = parse_connect_attributes(payload, pos, partial)
     except (IndexError, Truncated):

@@ -63,19 +63,19 @@ def lenenc_str(payload: bytes, pos: int) -> tuple[str | None, int]:
     return (None if raw is None else text(raw)), pos
 
 
-def nul_bytes(payload: bytes, pos: int, whole: bool = False) -> tuple[bytes, int]:
+def nul_bytes(payload: bytes, pos: int, cut: bool = False) -> tuple[bytes, int]:
     """A NUL-terminated string; a missing terminator takes the rest of the packet, unless
-    `whole` (the payload is known to be cut short: the string may be too)."""
+    the payload is known to be `cut` short: then the string may be too, and it raises."""
     end = payload.find(b"\0", pos)
     if end < 0:
-        if whole:
+        if cut:
             raise Truncated(f"string at offset {pos} runs past the packet")
         return payload[pos:], len(payload)
     return payload[pos:end], end + 1
 
 
-def nul_str(payload: bytes, pos: int, whole: bool = False) -> tuple[str, int]:
-    raw, pos = nul_bytes(payload, pos, whole)
+def nul_str(payload: bytes, pos: int, cut: bool = False) -> tuple[str, int]:
+    raw, pos = nul_bytes(payload, pos, cut)
     return text(raw), pos
 
 
