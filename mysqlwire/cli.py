@@ -158,7 +158,9 @@ def analyze_command(
     # jsonl streams each connection as it ends, unless the error log must be joined first:
     # a log line can only be placed once every connection is known.
     streaming = fmt == "jsonl" and log is None
-    with LazyOutput(output) as out:
+    captures = _distinct_inputs(captures)
+    inputs = (*captures, error_log_path) if error_log_path else captures
+    with LazyOutput(output, inputs) as out:
         writer = JsonlWriter(out, only_problems)
 
         def on_report(report: ConnectionReport) -> None:
@@ -237,7 +239,8 @@ def dump_command(
     """One line per logical MySQL packet: frame, time, connection, direction, sequence id,
     length, decoded type and text."""
     options = AnalysisOptions(server_ports=server_ports(ports), detail=True)
-    with LazyOutput(output) as out:
+    captures = _distinct_inputs(captures)
+    with LazyOutput(output, captures) as out:
         writer = DumpWriter(out, fmt, redact=redact)
         result = _run(captures, options, lambda report: None, on_event=writer.event)
         _require_mysql(result, options)
@@ -352,31 +355,73 @@ def _warn(stats: CaptureStats) -> None:
 
 
 class LazyOutput:
-    """Standard output, or a file opened at the first write: a run that fails before it has
-    anything to say leaves an earlier report in that file untouched."""
+    """Standard output, or FILE opened at the first write. At the end FILE holds this run's
+    output and nothing else: a run that fails before it has anything to say leaves it empty,
+    never an earlier run's report that a CI job would read as this one's."""
 
-    def __init__(self, path: str | None) -> None:
+    def __init__(self, path: str | None, inputs: tuple[str, ...] = ()) -> None:
         self.path = path
         self.handle: TextIO | None = None if path is not None else sys.stdout
+        if path is not None:
+            _refuse_to_overwrite_an_input(path, inputs)
 
     def write(self, text: str) -> int:
         if self.handle is None:
-            try:
-                self.handle = open(self.path, "w", encoding="utf-8")  # type: ignore[arg-type]  # noqa: SIM115
-            except OSError as exc:
-                raise UserError(f"cannot write {self.path}: {exc.strerror}") from None
+            self.handle = self._open()
         return self.handle.write(text)
 
     def flush(self) -> None:
         if self.handle is not None:
             self.handle.flush()
 
+    def _open(self) -> TextIO:
+        try:
+            return open(self.path, "w", encoding="utf-8")  # type: ignore[arg-type]
+        except OSError as exc:
+            raise UserError(f"cannot write {self.path}: {exc.strerror}") from None
+
     def __enter__(self) -> LazyOutput:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        if self.handle is not None and self.handle is not sys.stdout:
+    def __exit__(self, exc_type: object, *exc_info: object) -> None:
+        if self.handle is None:  # nothing was written: empty the file all the same
+            try:
+                self.handle = self._open()
+            except UserError:
+                if exc_type is None:
+                    raise
+                return  # the run's own error says more
+        if self.handle is not sys.stdout:
             self.handle.close()
+
+
+def _refuse_to_overwrite_an_input(path: str, inputs: tuple[str, ...]) -> None:
+    for each in inputs:
+        if each == "-":
+            continue
+        with contextlib.suppress(OSError):
+            if os.path.samefile(path, each):
+                raise UserError(f"-o {path} is also an input: writing the report would destroy it")
+
+
+def _distinct_inputs(captures: tuple[str, ...]) -> tuple[str, ...]:
+    """Each file once: overlapping globs over rotated files name some twice, and reading a
+    file twice would turn every packet into a retransmission of itself."""
+    kept: list[str] = []
+    seen: set[tuple[int, int]] = set()
+    for path in captures:
+        try:
+            info = os.stat(path)
+        except OSError:
+            kept.append(path)  # the reader reports it
+            continue
+        identity = (info.st_dev, info.st_ino)
+        if path != "-" and identity in seen:
+            click.echo(f"mysqlwire: warning: {path} was given more than once: read once", err=True)
+            continue
+        seen.add(identity)
+        kept.append(path)
+    return tuple(kept)
 
 
 main.add_command(live_command)

@@ -6,6 +6,7 @@ nothing (click's own handling, an import-time failure, a stray print) can hide i
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -175,6 +176,47 @@ def test_unwritable_output(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("command", ["analyze", "dump"])
+def test_output_onto_an_input_is_refused_and_the_input_kept(tmp_path: Path, command: str) -> None:
+    capture = tmp_path / "incident.pcap"
+    capture.write_bytes((PCAPS / "clean_quit.pcap").read_bytes())
+    result = mysqlwire(command, str(capture), "-o", str(tmp_path / "." / "incident.pcap"))
+    assert_one_line_error(result, "also an input")
+    assert capture.read_bytes() == (PCAPS / "clean_quit.pcap").read_bytes()
+
+
+def test_output_onto_the_error_log_is_refused(tmp_path: Path) -> None:
+    log = PCAPS / "client_exit_fin.error.log"
+    copy = tmp_path / "error.log"
+    copy.write_bytes(log.read_bytes())
+    capture = str(PCAPS / "client_exit_fin.pcap")
+    result = mysqlwire("analyze", capture, "--error-log", str(copy), "-o", str(copy))
+    assert_one_line_error(result, "also an input")
+    assert copy.read_bytes() == log.read_bytes()
+
+
+def test_a_failed_run_leaves_its_output_file_empty_not_an_earlier_report(tmp_path: Path) -> None:
+    report = tmp_path / "report.jsonl"
+    good = mysqlwire(
+        "analyze", str(PCAPS / "busy_mix.pcap"), "--format", "jsonl", "-o", str(report)
+    )
+    assert good.returncode == 0 and report.stat().st_size > 0
+    bad = tmp_path / "bad.pcap"
+    bad.write_bytes(b"not a capture at all" * 10)
+    assert_one_line_error(mysqlwire("analyze", str(bad), "--format", "jsonl", "-o", str(report)))
+    assert report.read_bytes() == b""
+
+
+def test_a_file_given_twice_is_read_once_with_a_warning() -> None:
+    capture = str(PCAPS / "clean_quit.pcap")
+    result = mysqlwire("analyze", capture, capture, "--format", "jsonl")
+    assert result.returncode == 0
+    assert "given more than once" in result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["close"] for r in records if r["type"] == "connection"] == ["clean_quit"]
+    assert not any(f["kind"] == "retransmissions" for f in records[0]["findings"])
+
+
 def test_standard_input() -> None:
     data = (PCAPS / "client_exit_fin.pcap").read_bytes()
     result = mysqlwire("analyze", "-", "--format", "jsonl", stdin=data)
@@ -211,13 +253,13 @@ def test_jobs_and_dump_follow_the_same_rule(tmp_path: Path, command: str) -> Non
     good = mysqlwire(command, *jobs, str(PCAPS / "clean_quit.pcap"), str(notes))
     assert good.returncode == 0, good.stderr
     assert "notes.txt" in good.stderr and "left out" in good.stderr
-    bad = mysqlwire(command, *jobs, str(notes), str(notes))
+    more_notes = tmp_path / "more-notes.txt"
+    more_notes.write_text("not a capture either")
+    bad = mysqlwire(command, *jobs, str(notes), str(more_notes))
     assert_one_line_error(bad, "no input could be read")
 
 
 def test_the_jsonl_summary_names_the_file_left_out(tmp_path: Path) -> None:
-    import json
-
     notes = tmp_path / "notes.txt"
     notes.write_text("not a capture")
     result = mysqlwire("analyze", "--format", "jsonl", str(PCAPS / "clean_quit.pcap"), str(notes))
