@@ -10,7 +10,9 @@ without one (MariaDB's "Aborted connection 0 ... 'connecting host' (Too many con
 refusals before a thread existed) and connections whose greeting was not captured are matched
 by client address, user, database and time, within a window (the log's clock and the capture's
 may differ, and naive log timestamps depend on the time zone given). A thread id seen twice
-(the server restarted) goes to the line closest in time.
+(the server restarted) goes to the line closest in time, and a thread-id match must be
+within a day of the connection (THREAD_ID_WINDOW): a line from another day is about another
+connection that had the same id.
 
 Then both directions of disagreement are listed: log lines with no captured connection (the
 capture started late, or the client was another host) and captured aborts with no line (the
@@ -34,6 +36,10 @@ from mysqlwire.output.describe import format_ts
 from mysqlwire.report.connection_report import ConnectionReport
 
 DEFAULT_WINDOW = 2.0
+# Thread ids restart with the server, so a long log holds the same id many times: a line
+# matches by thread id only within this distance of the connection. A day, not seconds: a
+# naive log timestamp read in the wrong time zone is hours off and must still match.
+THREAD_ID_WINDOW = 24 * 3600.0
 JOINED_KINDS = (
     Kind.ABORTED_CONNECTION,
     Kind.ACCESS_DENIED,
@@ -137,7 +143,11 @@ def join_error_log(
     matched: set[int] = set()  # conn_ids that explain a line already
     later: list[ErrorLogRecord] = []
     for record in records:
-        candidates = by_thread.get(record.thread_id, []) if record.thread_id else []
+        candidates = [
+            r
+            for r in (by_thread.get(record.thread_id, []) if record.thread_id else [])
+            if _distance(record, r) <= THREAD_ID_WINDOW or record.epoch is None
+        ]
         if candidates:
             report = min(
                 candidates,

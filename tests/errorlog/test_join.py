@@ -156,6 +156,38 @@ def test_log_from_another_time_matches_nothing_by_address(tmp_path: Path) -> Non
     assert [u["line"] for u in summary["unmatched_lines"]] == [1]
 
 
+def test_the_same_thread_id_from_another_day_is_another_connection(tmp_path: Path) -> None:
+    # Thread ids restart with the server: a long log repeats them. Only the line of the
+    # capture's day is this connection's.
+    real = (PCAPS / "client_exit_fin.error.log").read_text()
+    day = real.split()[0]
+    year = int(day[:4])
+    log = tmp_path / "long.log"
+    log.write_text(real.replace(day, f"{year - 2}{day[4:]}") + real)
+    expected = json.loads((PCAPS / "client_exit_fin.expected.json").read_text())
+    result = CliRunner().invoke(
+        main,
+        [
+            "analyze",
+            str(PCAPS / expected["capture"]),
+            "--format",
+            "jsonl",
+            "--error-log",
+            str(log),
+            "--log-tz",
+            "UTC",
+        ],
+    )
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    summary = records[-1]["error_log"]
+    aborted = 1 + next(i for i, line in enumerate(real.splitlines()) if "Aborted" in line)
+    later = aborted + len(real.splitlines())  # the same line in the capture's day
+    assert summary["matched"] == 1
+    assert [u["line"] for u in summary["unmatched_lines"]] == [aborted]
+    [connection] = [r for r in records if r["type"] == "connection"]
+    assert [e["line"] for e in connection["error_log"]] == [later]
+
+
 def test_table_report_lists_each_line_with_its_explanation() -> None:
     expected = json.loads((PCAPS / "wait_timeout.expected.json").read_text())
     result = CliRunner().invoke(
