@@ -53,7 +53,7 @@ DESCRIBERS: dict[type, Describer] = {
     ev.SslRequest: lambda e: ("ssl_request", "switching to TLS"),
     ev.HandshakeResponse: lambda e: (
         "login",
-        f"user {e.user!r} db {e.database!r} plugin "
+        f"user {e.user!r} db {'-' if e.database is None else repr(e.database)} plugin "
         f"{e.auth_plugin or '-'}"
         + (f" client {e.attributes['_client_name']}" if "_client_name" in e.attributes else ""),
     ),

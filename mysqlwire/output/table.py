@@ -23,7 +23,8 @@ from mysqlwire.report.findings import Finding
 from mysqlwire.report.verdicts import VERDICTS
 
 WIDTH = 100
-NARROW_COLUMNS = 77  # what the fixed columns and their separators take
+MIN_FINDING_WIDTH = 9  # the header and tabulate's padding; a wider table wraps the finding
+MIN_CLIENT_WIDTH = 15  # addresses wrap rather than the page growing past WIDTH
 NOT_MYSQL_EXAMPLES = 3
 ATTEMPT_EXAMPLES = 3
 ANSWERING_SHOWN = 10
@@ -87,14 +88,25 @@ def _connections_table(reports: list[ConnectionReport], numbers: dict[int, int])
                 _brief(main) if main else "",
             ]
         )
-    finding_width = max(14, WIDTH - NARROW_COLUMNS)
+    headers = ["#", "client", "thread", "user@db", "dur", "cmds", "close", "finding"]
+    # tabulate makes a column at least its header plus 2 wide, and puts 2 spaces between
+    # columns. The last column takes what the others leave of WIDTH; long client addresses
+    # (IPv6) give up width before it drops below its minimum.
+    widths = [
+        max(len(header) + 2, *(len(str(row[i])) for row in rows))
+        for i, header in enumerate(headers)
+    ]
+    spare = WIDTH - sum(widths[:-1]) - 2 * (len(headers) - 1)
+    client_width = widths[1] - max(0, MIN_FINDING_WIDTH - spare)
+    finding_width = max(MIN_FINDING_WIDTH, spare)
     return tabulate(
         rows,
-        headers=["#", "client", "thread", "user@db", "dur", "cmds", "close", "main finding"],
+        headers=headers,
         tablefmt="simple",
         disable_numparse=True,
-        maxcolwidths=[None, None, None, 12, None, None, None, finding_width],
-    )
+        maxcolwidths=[None, max(MIN_CLIENT_WIDTH, client_width), None, 12, None, None, None,
+                      finding_width],
+    )  # fmt: skip
 
 
 def _user_db(report: ConnectionReport) -> str:
