@@ -112,7 +112,8 @@ def _connections_table(reports: list[ConnectionReport], numbers: dict[int, int])
 def _user_db(report: ConnectionReport) -> str:
     if report.user is None and report.database is None:
         return "?" if report.tls or report.mid_stream else "-"
-    text = f"{report.user or '?'}@{report.database or '-'}"
+    database = report.database or ("?" if report.database_unknown else "-")
+    text = f"{report.user or '?'}@{database}"
     return text if len(text) <= 12 else text[:11] + "…"
 
 

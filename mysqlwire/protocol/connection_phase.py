@@ -85,7 +85,9 @@ def read_login(conn: MySQLDecoder, side: int, packet: LogicalPacket) -> None:
     conn.set_capabilities(login.capabilities)
     conn.user = login.user
     conn.database = login.database
-    conn.emit(HandshakeResponse(**conn.evidence(side, packet), **login._asdict()))
+    conn.emit(
+        HandshakeResponse(**conn.evidence(side, packet), **login._asdict(), cut=packet.incomplete)
+    )
     conn.phase = Phase.AUTH
 
 

@@ -79,6 +79,9 @@ class HandshakeResponse(PacketEvent):
     auth_response_length: int
     attributes: dict[str, str] = field(default_factory=dict)
     protocol41: bool = True
+    # read from the start of a cut packet (snapshot length): a field missing at its end,
+    # such as the database, is unknown rather than absent
+    cut: bool = False
 
 
 @dataclass(slots=True, kw_only=True)

@@ -64,6 +64,7 @@ class ConnectionReport:
     server_version: str | None = None
     user: str | None = None
     database: str | None = None
+    database_unknown: bool = False  # the login was cut before its database field
     client_name: str | None = None
     program_name: str | None = None
     tls: bool = False
@@ -118,6 +119,7 @@ class ConnectionRecorder:
         "commands",
         "compression",
         "database",
+        "database_unknown",
         "error_codes",
         "error_count",
         "evidence_commands",
@@ -161,6 +163,7 @@ class ConnectionRecorder:
         self.server_version: str | None = None
         self.user: str | None = None
         self.database: str | None = None
+        self.database_unknown = False
         self.client_name: str | None = None
         self.program_name: str | None = None
         self.tls = False
@@ -250,6 +253,7 @@ class ConnectionRecorder:
     def _login(self, event: ev.HandshakeResponse) -> None:
         self.user = event.user
         self.database = event.database
+        self.database_unknown = event.database is None and event.cut
         attrs = event.attributes
         name = attrs.get("_client_name")
         if name:
@@ -468,6 +472,7 @@ class ConnectionRecorder:
             server_version=self.server_version,
             user=self.user,
             database=self.database,
+            database_unknown=self.database_unknown,
             client_name=self.client_name,
             program_name=self.program_name,
             tls=self.tls,

@@ -1,4 +1,5 @@
-"""The table report fits a 100-column terminal, whatever the addresses and numbers in it."""
+"""The table report: it fits a 100-column terminal whatever the addresses and numbers in it,
+and says what it does not know."""
 
 from __future__ import annotations
 
@@ -44,3 +45,12 @@ def test_long_ipv6_addresses_and_thread_ids_wrap_instead_of_widening(tmp_path: P
     s.client_rst()
     capture = write_capture(tmp_path / "v6.pcap", pcap_bytes(s.frames))
     assert widest_line(str(capture)) <= 100
+
+
+def test_a_database_cut_off_by_the_snapshot_length_is_unknown_not_absent() -> None:
+    # The login of truncated_snaplen.pcap was cut before its database (which was 'test').
+    result = CliRunner().invoke(main, ["analyze", str(PCAPS / "truncated_snaplen.pcap")])
+    row = next(line for line in result.stdout.splitlines() if "clean_quit" in line)
+    assert "app@?" in row.split()
+    plain = CliRunner().invoke(main, ["analyze", str(PCAPS / "clean_quit.pcap")])
+    assert "app@test" in plain.stdout
