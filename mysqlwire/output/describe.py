@@ -122,6 +122,11 @@ DESCRIBERS: dict[type, Describer] = {
     ev.MalformedPacket: lambda e: ("MALFORMED", e.reason),
     ev.UnexpectedPacket: lambda e: ("UNEXPECTED", e.reason),
     ev.PayloadCapped: lambda e: ("capped", f"only {e.kept} of {e.size} bytes kept"),
+    ev.LargePacket: lambda e: (
+        "large",
+        f"{e.size} bytes"
+        + (f" split over {e.wire_packets} wire packets" if e.wire_packets > 1 else ""),
+    ),
     ev.StreamGap: lambda e: ("GAP", f"{e.size} bytes missing" if e.size_known else "bytes missing"),
     ev.Resynchronised: lambda e: ("resync", f"skipped {e.skipped} bytes: {e.reason}"),
     ev.MidStreamStart: lambda e: (
