@@ -141,6 +141,7 @@ class ConnectionRecorder:
         "tls",
         "tls_alerts",
         "tls_frame",
+        "tls_how",
         "tls_ts",
         "tls_version",
         "user",
@@ -169,6 +170,7 @@ class ConnectionRecorder:
         self.tls = False
         self.tls_version: str | None = None
         self.tls_frame: int | None = None
+        self.tls_how = "after SSLRequest"
         self.tls_ts: float | None = None
         self.tls_alerts: list[ev.TlsAlert] = []
         self.compression: str | None = None
@@ -265,6 +267,7 @@ class ConnectionRecorder:
         self.tls = True
         self.authenticated = True  # authentication happens inside TLS: assume it succeeded
         self.tls_frame, self.tls_ts = event.frame, event.ts
+        self.tls_how = "after SSLRequest"
 
     def _ok(self, event: ev.Ok) -> None:
         if event.reply_to == "authentication":
@@ -411,6 +414,7 @@ class ConnectionRecorder:
         self.authenticated = True  # whatever happened before is out of sight
         if self.tls_frame is None:
             self.tls_frame, self.tls_ts = event.frame, event.ts
+            self.tls_how = "found mid-stream (its SSLRequest was not captured)"
 
     def _tls_version(self, event: ev.TlsVersion) -> None:
         self.tls_version = event.version
@@ -609,7 +613,7 @@ class ConnectionRecorder:
             notify = "not visible (TLS 1.3 encrypts alerts)"
         else:
             notify = "none seen"
-        return f"{version} after SSLRequest: statements are invisible; close_notify: {notify}"
+        return f"{version} {self.tls_how}: statements are invisible; close_notify: {notify}"
 
 
 HANDLERS: dict[type[ev.Event], Callable[[ConnectionRecorder, Any], None]] = {
