@@ -47,12 +47,8 @@ class ProgressFields(NamedTuple):
     info: str
 
 
-def parse_ok(payload: bytes, capabilities: int, guess_session_track: bool = False) -> OkFields:
-    """An OK packet (header 0x00, or 0xFE when it ends a result set under DEPRECATE_EOF).
-
-    `guess_session_track`: the capabilities are assumed (capture began mid-stream); if what
-    follows the warnings is exactly one length-prefixed string, read it as CLIENT_SESSION_TRACK
-    info rather than as text with a stray length byte in front."""
+def parse_ok(payload: bytes, capabilities: int) -> OkFields:
+    """An OK packet (header 0x00, or 0xFE when it ends a result set under DEPRECATE_EOF)."""
     affected, pos = lenenc_int(payload, 1)
     insert_id, pos = lenenc_int(payload, pos)
     status = warnings = 0
@@ -71,11 +67,24 @@ def parse_ok(payload: bytes, capabilities: int, guess_session_track: bool = Fals
             raw, pos = lenenc_bytes(payload, pos)
             session_state = parse_session_state(raw or b"")
     else:
-        rest = payload[pos:]
-        if guess_session_track and rest and rest[0] == len(rest) - 1:
-            rest = rest[1:]
-        info = text(rest)
+        info = _info_text(payload, pos)
     return OkFields(affected or 0, insert_id or 0, status, warnings, info, session_state)
+
+
+def _info_text(payload: bytes, pos: int) -> str:
+    """The info message without CLIENT_SESSION_TRACK. The protocol documentation calls it
+    string<EOF>, but MySQL's and MariaDB's servers write it length-prefixed (net_store_data)
+    and libmysqlclient reads it so: when the rest is exactly one length-encoded string, that
+    is the message ("Records: 2000  Deleted: 0 ..."), without its length byte."""
+    if pos >= len(payload):
+        return ""
+    try:
+        raw, end = lenenc_bytes(payload, pos)
+    except (Truncated, IndexError, ValueError):
+        raw, end = None, -1
+    if raw is not None and end == len(payload):
+        return text(raw)
+    return text(payload[pos:])
 
 
 def parse_session_state(raw: bytes) -> list[tuple[str, str]]:

@@ -111,7 +111,7 @@ def _error(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchange) -
 
 
 def _ok(conn: MySQLDecoder, side: int, packet: LogicalPacket, ex: Exchange) -> None:
-    fields = parse_ok(packet.payload, conn.capabilities, conn.mid_stream)
+    fields = parse_ok(packet.payload, conn.capabilities)
     if conn.replies:
         conn.emit(Ok(**conn.evidence(side, packet), **fields._asdict(), reply_to=ex.name))
     if ex.code == COM_INIT_DB and ex.arguments:

@@ -106,6 +106,17 @@ def test_ok_without_session_tracking_has_its_info_to_the_end_of_the_packet():
     assert of(decode(talk), Ok)[-1].info == "Rows matched: 3  Changed: 3  Warnings: 0"
 
 
+def test_ok_without_session_tracking_as_real_servers_send_it_has_no_length_byte_in_its_info():
+    # MySQL's and MariaDB's net_send_ok length-prefix the message even without
+    # CLIENT_SESSION_TRACK (libmysqlclient reads it so); this is MariaDB 10.11's reply to
+    # LOAD DATA LOCAL in pcaps/load_data_local.pcap: 0x32 (50), then 50 bytes of text.
+    message = "Records: 2000  Deleted: 0  Skipped: 0  Warnings: 0"
+    talk = Conversation().login(client_capabilities=CLIENT_BASE & ~CLIENT_SESSION_TRACK)
+    talk.command(query("update t set a=1"))
+    talk.server(ok(2000, session_track=False) + bytes([len(message)]) + message.encode())
+    assert of(decode(talk), Ok)[-1].info == message
+
+
 def test_ok_session_state_changes_are_listed_by_kind():
     changes = [
         session_track("system_variable", "autocommit", "OFF"),
