@@ -109,7 +109,10 @@ DESCRIBERS: dict[type, Describer] = {
     ),
     ev.TlsRecord: lambda e: ("tls_record", f"type {e.content_type} length {e.length}"),
     ev.TlsDetected: lambda e: ("tls", e.reason),
-    ev.Undecodable: lambda e: ("UNDECODABLE", f"{e.size} bytes: {e.reason}"),
+    ev.Undecodable: lambda e: (
+        "UNDECODABLE",
+        f"{e.size} bytes from frame {e.first_frame or e.frame}: {e.reason}",
+    ),
     ev.TlsVersion: lambda e: ("tls_version", e.version),
     ev.TlsAlert: lambda e: (
         "tls_alert",
@@ -128,7 +131,10 @@ DESCRIBERS: dict[type, Describer] = {
         + (f" split over {e.wire_packets} wire packets" if e.wire_packets > 1 else ""),
     ),
     ev.StreamGap: lambda e: ("GAP", f"{e.size} bytes missing" if e.size_known else "bytes missing"),
-    ev.Resynchronised: lambda e: ("resync", f"skipped {e.skipped} bytes: {e.reason}"),
+    ev.Resynchronised: lambda e: (
+        "resync",
+        f"skipped {e.skipped} bytes from frame {e.first_frame or e.frame}: {e.reason}",
+    ),
     ev.MidStreamStart: lambda e: (
         "mid_stream",
         "; ".join(f"{k}: {v}" for k, v in e.inferred.items()),

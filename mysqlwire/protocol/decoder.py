@@ -132,6 +132,7 @@ class MySQLDecoder:
         "server_capabilities",
         "server_version",
         "skipped",
+        "skipped_from",
         "start_seen",
         "statements",
         "thread_id",
@@ -198,6 +199,8 @@ class MySQLDecoder:
         # bookkeeping for synchronisation and the "not MySQL" decision (synchronise.py)
         self.unsynced_chunks = 0
         self.skipped = [0, 0]
+        # (frame, ts) of the first byte counted in `skipped`: the evidence for the finding
+        self.skipped_from: list[tuple[int, float]] = [(0, 0.0), (0, 0.0)]
         self.first_bytes: list[bytes | None] = [None, None]
         self.held: list[list[tuple[bytes, int, float]]] = [[], []]
         self.awaiting_login = False
@@ -268,7 +271,8 @@ class MySQLDecoder:
         # the hole. Wait for the next command to anchor again.
         exchange.abandon_all(self, frame, ts, outcome="gap")
         for each in (CLIENT, SERVER):
-            self.skipped[each] += sum(len(data) for data, _frame, _ts in self.held[each])
+            for data, held_frame, held_ts in self.held[each]:
+                self.skip(each, len(data), held_frame, held_ts)
             self.held[each] = []
         self.awaiting_login = False
         if not self.capabilities:
@@ -420,6 +424,14 @@ class MySQLDecoder:
             if transport[side] is not Transport.PLAIN:
                 return  # the rest of the bytes went to the new transport
 
+    def skip(self, side: int, size: int, frame: int, ts: float) -> None:
+        """`size` bytes of `side` from `frame` cannot be framed: count them."""
+        if size <= 0:
+            return
+        if not self.skipped[side]:
+            self.skipped_from[side] = (frame, ts)
+        self.skipped[side] += size
+
     def _greeting_lost(self, frame: int, ts: float) -> None:
         """The capture lost the server's first bytes, the greeting: the client's next packet
         is still its login, sequence 1 (what it negotiates then comes from the client's
@@ -505,10 +517,10 @@ class MySQLDecoder:
                 None,
             )
             if start is None:
-                self.skipped[side] += len(data)
+                self.skip(side, len(data), frame, ts)
                 return
             self.tls_resync[side] = False
-            self.skipped[side] += start
+            self.skip(side, start, frame, ts)
             synchronise.resynchronised(self, side, frame, ts, "TLS record boundary found")
             data = data[start:]
         for record in reader.receive(data, frame, ts):

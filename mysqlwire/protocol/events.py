@@ -350,18 +350,24 @@ class StreamGap(Event):
 
 @dataclass(slots=True, kw_only=True)
 class Resynchronised(Event):
-    """Decoding resumed at a plausible packet boundary after `skipped` undecodable bytes."""
+    """Decoding resumed at a plausible packet boundary after `skipped` undecodable bytes, the
+    first of them in `first_frame` at `first_ts` (the event's own frame is where it resumed)."""
 
     skipped: int
     reason: str
+    first_frame: int = 0
+    first_ts: float = 0.0
 
 
 @dataclass(slots=True, kw_only=True)
 class Undecodable(Event):
-    """`size` bytes of this side never found a packet boundary before the stream ended."""
+    """`size` bytes of this side never found a packet boundary before the stream ended, the
+    first of them in `first_frame` at `first_ts`."""
 
     size: int
     reason: str
+    first_frame: int = 0
+    first_ts: float = 0.0
 
 
 @dataclass(slots=True, kw_only=True)

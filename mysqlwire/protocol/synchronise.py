@@ -186,7 +186,7 @@ def _find_footing(conn: MySQLDecoder, side: int, data: bytes, frame: int, ts: fl
     if conn.phase is Phase.NOT_MYSQL:
         return
     if start is None:
-        conn.skipped[side] += len(data)
+        conn.skip(side, len(data), frame, ts)
         conn.unsynced_chunks += 1
         # A connection seen from its start had its chance at the greeting; mid-stream, the
         # capture may have begun inside a long transfer (a 16 MB query, a big result), so
@@ -200,7 +200,7 @@ def _find_footing(conn: MySQLDecoder, side: int, data: bytes, frame: int, ts: fl
             not_mysql(conn, side, frame, ts, reason)
         return
     if start:
-        conn.skipped[side] += start
+        conn.skip(side, start, frame, ts)
         data = data[start:]
     if conn.compression is not None:
         conn.transport[side] = Transport.COMPRESSED
@@ -276,7 +276,18 @@ def resynchronised(conn: MySQLDecoder, side: int, frame: int, ts: float, reason:
     skipped = conn.skipped[side]
     conn.skipped[side] = 0
     if skipped:
-        conn.emit(Resynchronised(side=side, frame=frame, ts=ts, skipped=skipped, reason=reason))
+        first_frame, first_ts = conn.skipped_from[side]
+        conn.emit(
+            Resynchronised(
+                side=side,
+                frame=frame,
+                ts=ts,
+                skipped=skipped,
+                reason=reason,
+                first_frame=first_frame,
+                first_ts=first_ts,
+            )
+        )
 
 
 def undecodable_at_end(conn: MySQLDecoder, frame: int, ts: float) -> None:
@@ -299,8 +310,17 @@ def undecodable_at_end(conn: MySQLDecoder, frame: int, ts: float) -> None:
             reason = "no MySQL packet boundary found before the end"
             if side == SERVER and conn.mid_stream and conn.decoded_packets[CLIENT]:
                 reason += " (replies to commands sent before the capture began)"
+            first_frame, first_ts = conn.skipped_from[side]
             conn.emit(
-                Undecodable(side=side, frame=frame, ts=ts, size=conn.skipped[side], reason=reason)
+                Undecodable(
+                    side=side,
+                    frame=frame,
+                    ts=ts,
+                    size=conn.skipped[side],
+                    reason=reason,
+                    first_frame=first_frame,
+                    first_ts=first_ts,
+                )
             )
             conn.skipped[side] = 0
 

@@ -366,10 +366,11 @@ class ConnectionRecorder:
         self.add(
             finding(
                 "capture_gap",
-                event.frame,
-                event.ts,
+                event.first_frame or event.frame,
+                event.first_ts if event.first_frame else event.ts,
                 f"{event.skipped:,} {SIDE_NAMES[event.side]} bytes could not be framed "
-                f"and were skipped; decoding resumed where {event.reason}",
+                f"and were skipped; decoding resumed in frame {event.frame} where "
+                f"{event.reason}",
             )
         )
 
@@ -402,10 +403,10 @@ class ConnectionRecorder:
         self.add(
             finding(
                 "undecodable",
-                event.frame,
-                event.ts,
-                f"{event.size:,} {SIDE_NAMES[event.side]} bytes could not be framed: "
-                f"{event.reason}",
+                event.first_frame or event.frame,
+                event.first_ts if event.first_frame else event.ts,
+                f"{event.size:,} {SIDE_NAMES[event.side]} bytes from frame "
+                f"{event.first_frame or event.frame} on could not be framed: {event.reason}",
             )
         )
 

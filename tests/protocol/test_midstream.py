@@ -58,6 +58,8 @@ def test_server_bytes_before_any_command_are_skipped_then_resynchronised():
     _decoder, events = mid_stream(talk)
     skipped = one(events, Resynchronised)
     assert (skipped.side, skipped.skipped) == (SERVER, len(talk.chunks[0].data))
+    # the evidence points at the skipped bytes (frame 1), the event at where decoding resumed
+    assert (skipped.first_frame, skipped.frame) == (1, 3)
     assert one(events, CommandFinished).outcome == "ok"
 
 
