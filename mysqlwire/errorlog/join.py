@@ -21,6 +21,7 @@ server's log_warnings / log_error_verbosity was too low, or it does not log that
 
 from __future__ import annotations
 
+import ipaddress
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -47,6 +48,8 @@ JOINED_KINDS = (
     Kind.HOST_NOT_ALLOWED,
 )
 # What the server's reason says about the close, verdict by verdict; None: anything goes.
+ACCESS_REFUSED = frozenset({1044, 1045, 1698})  # ER_DBACCESS_DENIED, ER_ACCESS_DENIED, ...
+QUERY_KILLED = frozenset({1317, 1927})  # ER_QUERY_INTERRUPTED, ER_CONNECTION_KILLED
 EXPECTED_REASONS: dict[str, set[Reason] | None] = {
     "client_fin_no_quit": {Reason.READ_ERROR},
     "client_rst_no_quit": {Reason.READ_ERROR},
@@ -146,7 +149,8 @@ def join_error_log(
         candidates = [
             r
             for r in (by_thread.get(record.thread_id, []) if record.thread_id else [])
-            if _distance(record, r) <= THREAD_ID_WINDOW or record.epoch is None
+            if (_distance(record, r) <= THREAD_ID_WINDOW or record.epoch is None)
+            and not _contradicts(record, r)
         ]
         if candidates:
             report = min(
@@ -222,11 +226,42 @@ def _same_client(record: ErrorLogRecord, report: ConnectionReport) -> bool:
     )
 
 
+def _contradicts(record: ErrorLogRecord, report: ConnectionReport) -> bool:
+    """The same thread id on another server, or before a restart: the line names another user
+    or another client address than the connection's. (Not the database: a session may have
+    changed it since its login.)"""
+    if (
+        record.user not in (None, UNAUTHENTICATED_USER)
+        and report.user is not None
+        and record.user != report.user
+    ):
+        return True
+    logged = [a for a in map(_address, (record.host, record.real_ip)) if a is not None]
+    return bool(logged) and _address(report.client_ip) not in logged
+
+
+def _address(host: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An address written in the log or the capture, IPv4-mapped IPv6 as IPv4; None for a
+    host name (which the capture cannot resolve) or nothing."""
+    if host is None:
+        return None
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
 def _compatible(record: ErrorLogRecord, report: ConnectionReport) -> bool:
     """Without a thread id, only a connection whose ending fits the line may match it. A line
     whose thread id is 0 was written before the server gave the connection a thread, so a
-    connection whose greeting carried one is not it."""
+    connection whose greeting carried one is not it; nor is one whose greeting carried
+    another id than the line's."""
     if record.thread_id is None and report.thread_id is not None:
+        return False
+    if record.thread_id and report.thread_id is not None and record.thread_id != report.thread_id:
         return False
     if record.kind is Kind.ACCESS_DENIED:
         return report.close == "auth_failed"
@@ -242,8 +277,12 @@ def _compatible(record: ErrorLogRecord, report: ConnectionReport) -> bool:
 
 
 def _consistent(record: ErrorLogRecord, report: ConnectionReport) -> bool | None:
+    if record.kind is Kind.ACCESS_DENIED:  # the login, or a COM_CHANGE_USER, was refused
+        return report.close == "auth_failed" or bool(ACCESS_REFUSED & set(report.error_codes))
     if record.kind is not Kind.ABORTED_CONNECTION or record.reason_kind is None:
         return None
+    if record.reason_kind is Reason.KILLED and QUERY_KILLED & set(report.error_codes):
+        return True  # KILL QUERY: MariaDB logs KILLED; the session got the ERR and went on
     expected = EXPECTED_REASONS.get(report.close)
     if expected is None:
         return None

@@ -220,3 +220,59 @@ def test_bad_log_options_give_one_line_and_exit_2(option: str, value: str, messa
     assert result.exit_code == 2
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def joined(tmp_path: Path, capture: str, *lines: str) -> dict:
+    """The summary's error_log part for `lines` joined with a capture of pcaps/."""
+    log = tmp_path / "hand.log"
+    log.write_text("".join(line + "\n" for line in lines))
+    result = CliRunner().invoke(
+        main,
+        ["analyze", str(PCAPS / capture), "--format", "jsonl", "--error-log", str(log),
+         "--log-tz", "UTC"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout.splitlines()[-1])["error_log"]
+
+
+# client_exit_fin.pcap: thread 8, user app, db test, client 127.0.0.1, FIN at 09:39:40
+ABORTED = (
+    "2026-11-24  9:39:40 {thread} [Warning] Aborted connection {thread} to db: 'test' user: "
+    "'{user}' host: '{host}' (Got an error reading communication packets)"
+)
+
+
+def test_a_line_with_another_thread_id_is_not_matched_by_address_and_time(tmp_path: Path):
+    summary = joined(
+        tmp_path, "client_exit_fin.pcap", ABORTED.format(thread=1008, user="app", host="127.0.0.1")
+    )
+    assert summary["matched"] == 0 and [u["line"] for u in summary["unmatched_lines"]] == [1]
+
+
+@pytest.mark.parametrize(("user", "host"), [("bob", "127.0.0.1"), ("app", "10.9.9.9")])
+def test_a_thread_id_match_needs_the_same_user_and_client_address(tmp_path: Path, user, host):
+    # the same thread id on another server, or before a restart
+    summary = joined(
+        tmp_path, "client_exit_fin.pcap", ABORTED.format(thread=8, user=user, host=host)
+    )
+    assert summary["matched"] == 0
+
+
+def test_an_ipv4_mapped_host_is_the_same_client(tmp_path: Path):
+    summary = joined(
+        tmp_path,
+        "client_exit_fin.pcap",
+        ABORTED.format(thread=8, user="app", host="::ffff:127.0.0.1"),
+    )
+    assert summary["matched"] == 1 and summary["explained"][0]["consistent"] is True
+
+
+def test_access_denied_on_a_connection_that_logged_in_is_flagged(tmp_path: Path):
+    # clean_quit.pcap: thread 6 logged in and quit; a refusal for thread 6 is not this wire
+    line = (
+        "2026-11-24  9:41:59 6 [Warning] Access denied for user 'app'@'127.0.0.1' "
+        "(using password: YES)"
+    )
+    summary = joined(tmp_path, "clean_quit.pcap", line)
+    [explained] = summary["explained"]
+    assert explained["consistent"] is False

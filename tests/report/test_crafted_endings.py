@@ -178,3 +178,25 @@ def test_a_capture_that_dropped_the_greeting_still_reports_the_connection(tmp_pa
     assert connection["thread_id"] is None  # it was in the greeting
     gap = next(f for f in connection["findings"] if f["kind"] == "capture_gap")
     assert "missing at offset 0" in gap["detail"]
+
+
+def test_kill_query_logged_as_killed_agrees_with_the_err_1317_on_the_wire(tmp_path: Path):
+    # MariaDB logs "(KILLED)" for KILL QUERY too; the session gets ERR 1317 and carries on.
+    talk = Conversation().login()  # thread 42, app@test
+    talk.command(query("SELECT SLEEP(10)")).server(
+        err(1317, "Query execution was interrupted", "70100")
+    )
+    talk.command(command(0x01))  # COM_QUIT
+    s = session(talk)
+    s.client_fin()
+    s.server_fin()
+    s.client_ack()
+    log = tmp_path / "error.log"
+    log.write_text(
+        "2023-11-14 22:13:20 43 [Warning] Aborted connection 42 to db: 'test' user: 'app' "
+        "host: '10.0.0.1' (KILLED)\n"
+    )
+    conn = analyze(tmp_path, s, "--error-log", str(log), "--log-tz", "UTC")
+    assert conn["close"] == "clean_quit"
+    [line] = conn["error_log"]
+    assert line["consistent"] is True
