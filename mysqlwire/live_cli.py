@@ -197,6 +197,7 @@ def live_command(
         and os.path.abspath(write_path) == os.path.abspath(problems_path)
     ):
         raise UserError("--write and --write-problems need two different files")
+    _check_buffer_size(buffer_size)
     tracked_ports = server_ports(ports)
     expression = bpf if bpf else default_filter(sorted(tracked_ports) if tracked_ports else None)
     stats = CaptureStats()
@@ -272,6 +273,30 @@ def _user_name() -> str:
         return pwd.getpwuid(os.geteuid()).pw_name
     except KeyError:
         return str(os.geteuid())
+
+
+def _check_buffer_size(buffer_size: int) -> None:
+    """The capture ring is locked in RAM: a ring the size of the machine's memory has the
+    kernel's out-of-memory killer pick a victim, and on a database host that is the database.
+    A quarter of the memory available now is far more than any burst needs."""
+    available = _available_memory()
+    if available is not None and buffer_size > available // 4:
+        raise UserError(
+            f"--buffer-size {buffer_size >> 20} MiB is more than a quarter of the memory "
+            f"available on this machine ({available >> 20} MiB): the ring is locked in RAM; "
+            "choose a smaller size"
+        )
+
+
+def _available_memory() -> int | None:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -107,6 +107,14 @@ def test_rotation_into_a_directory_the_user_cannot_write_is_refused_at_start(tmp
     assert str(private) in line
 
 
+def test_a_capture_ring_too_large_for_the_machine_is_refused_before_it_is_made():
+    # A ring the size of the RAM had the out-of-memory killer take the database first.
+    with open("/proc/meminfo", encoding="ascii") as meminfo:
+        available_kib = next(int(line.split()[1]) for line in meminfo if "MemAvailable" in line)
+    too_big = f"{available_kib // 1024 // 2}M"  # half of what is available
+    assert_one_line_error(live("-i", "lo", "--buffer-size", too_big), "--buffer-size", "RAM")
+
+
 def test_help_names_every_option():
     result = live("--help")
     assert result.exit_code == 0
