@@ -256,11 +256,15 @@ def _address(host: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address 
 
 def _compatible(record: ErrorLogRecord, report: ConnectionReport) -> bool:
     """Without a thread id, only a connection whose ending fits the line may match it. A line
-    whose thread id is 0 was written before the server gave the connection a thread, so a
+    "Aborted connection 0" was written before the server gave the connection a thread, so a
     connection whose greeting carried one is not it; nor is one whose greeting carried
     another id than the line's."""
-    if record.thread_id is None and report.thread_id is not None:
-        return False
+    if (
+        record.thread_id is None
+        and report.thread_id is not None
+        and record.kind is Kind.ABORTED_CONNECTION
+    ):
+        return False  # other lines without an id (a pthread id in old MariaDB) may be any
     if record.thread_id and report.thread_id is not None and record.thread_id != report.thread_id:
         return False
     if record.kind is Kind.ACCESS_DENIED:

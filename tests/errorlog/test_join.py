@@ -276,3 +276,16 @@ def test_access_denied_on_a_connection_that_logged_in_is_flagged(tmp_path: Path)
     summary = joined(tmp_path, "clean_quit.pcap", line)
     [explained] = summary["explained"]
     assert explained["consistent"] is False
+
+
+def test_access_denied_logged_with_a_pthread_id_is_matched_by_address_user_and_time(
+    tmp_path: Path,
+):
+    # MariaDB before 10.4 put the pthread id, not the connection id, in the thread column
+    line = (
+        "2026-11-24  9:39:53 140212345678 [Warning] Access denied for user 'app'@'127.0.0.1' "
+        "(using password: YES)"
+    )
+    summary = joined(tmp_path, "wrong_password.pcap", line)
+    [explained] = summary["explained"]
+    assert explained["matched_by"] == "address and time" and explained["consistent"] is not False
