@@ -721,6 +721,13 @@ class LiveSession:
                 f"; {stats.connections_evicted:,} idle connection(s) evicted by the "
                 "--max-connections cap"
             )
+        ports = self.analysis.server_ports
+        if stats.tcp_other_ports and not stats.connections and ports:
+            # what --bpf lets through but the tracked server ports leave out
+            text += (
+                f"; {stats.tcp_other_ports:,} TCP packet(s) on other ports than "
+                f"{', '.join(map(str, sorted(ports)))} skipped: pass --port N for the server's"
+            )
         return text
 
 

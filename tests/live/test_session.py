@@ -92,10 +92,13 @@ def conversation(
     thread_id: int = 7,
     user: str = "app",
     start: float = START,
+    server_port: int = 3306,
 ) -> TcpSession:
     """A MySQL connection that logs in, runs one query and ends by `ending`: "quit", "rst",
     "fin", "denied" (ERR 1045 at login) or "open" (no end)."""
-    s = TcpSession(client=("10.0.0.1", client_port), server=("10.0.0.2", 3306), start_ts=start)
+    s = TcpSession(
+        client=("10.0.0.1", client_port), server=("10.0.0.2", server_port), start_ts=start
+    )
     s.handshake()
     s.server_send(frame(mariadb_greeting(thread_id=thread_id), 0))
     s.client_send(frame(handshake_response41(user, "shop", auth_plugin="mysql_native_password"), 1))
@@ -251,6 +254,15 @@ def test_a_summary_comes_every_interval_and_at_the_end():
     assert output.count("== final summary") == 1
     assert "1 connection(s) closed, 1 still open" in output
     assert f"capture: {len(frames)} packets on eth0" in output
+
+
+def test_traffic_the_filter_lets_through_on_other_ports_is_pointed_out():
+    # `live --bpf 'tcp port 3417'` without --port 3417: the tracker waits for 3306
+    frames = frames_of(conversation("quit", server_port=3417))
+    _, output = run_session(frames)
+    final = output.split("== final summary")[1]
+    assert "0 TCP connection(s)" in final
+    assert f"{len(frames)} TCP packet(s) on other ports than 3306 skipped: pass --port N" in final
 
 
 def test_ctrl_c_lists_the_connections_still_open():
