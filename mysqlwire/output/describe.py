@@ -99,8 +99,10 @@ DESCRIBERS: dict[type, Describer] = {
     ev.BinlogEvent: lambda e: ("binlog", f"{e.event_name} server {e.server_id} pos {e.log_pos}"),
     ev.CommandFinished: lambda e: (
         "finished",
-        f"{e.command} {e.outcome} in "
-        f"{e.latency * 1000:.3f} ms, {e.rows} rows, "
+        f"{e.command} {e.outcome}: no reply seen in the {e.latency * 1000:.3f} ms to "
+        f"{'the capture gap' if e.outcome == 'gap' else f'frame {e.frame}'}"
+        if e.outcome in ("no_reply", "gap")
+        else f"{e.command} {e.outcome} in {e.latency * 1000:.3f} ms, {e.rows} rows, "
         f"{e.response_bytes} bytes",
     ),
     ev.CompressionStarted: lambda e: (

@@ -24,3 +24,12 @@ def test_a_split_packet_says_how_it_was_split() -> None:
         side=CLIENT, frame=9, ts=1.0, seq=0, size=16_777_220, wire_packets=2, first_byte=3
     )
     assert describe(event) == ("large", "16777220 bytes split over 2 wire packets")
+
+
+def test_a_command_left_without_reply_does_not_read_as_a_measured_latency() -> None:
+    event = ev.CommandFinished(
+        side=1, frame=17, ts=2.0, command="COM_QUERY", code=3, started_frame=12,
+        started_ts=1.5, latency=0.5, outcome="no_reply", error_code=None, rows=0,
+        response_bytes=0, response_packets=0,
+    )  # fmt: skip
+    assert describe(event)[1] == "COM_QUERY no_reply: no reply seen in the 500.000 ms to frame 17"
