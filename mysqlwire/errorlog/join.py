@@ -102,6 +102,9 @@ class JoinResult:
     unmatched_lines: list[ErrorLogRecord] = field(default_factory=list)
     aborts_without_line: list[ConnectionReport] = field(default_factory=list)
     lines_read: int = 0
+    # an unmatched line without a zone in its timestamp would match a connection but for a
+    # whole number of hours (or quarter hours): the log was written in another time zone
+    zone_suspect: bool = False
 
     def summary(self) -> dict[str, object]:
         return {
@@ -188,7 +191,26 @@ def join_error_log(
     result.aborts_without_line = [
         r for r in mysql if r.server_counter is not None and r.conn_id not in matched
     ]
+    result.zone_suspect = any(
+        _off_by_a_zone(record, r, window)
+        for record in result.unmatched_lines[:ZONE_CHECKED_LINES]
+        if not record.timestamp_has_zone and record.epoch is not None
+        for r in mysql
+        if _same_client(record, r) and _compatible(record, r)
+    )
     return result
+
+
+ZONE_CHECKED_LINES = 20
+QUARTER_HOUR = 900.0
+MAX_ZONE_OFFSET = 14 * 3600.0
+
+
+def _off_by_a_zone(record: ErrorLogRecord, report: ConnectionReport, window: float) -> bool:
+    when = report.close_ts if report.close_ts is not None else report.end
+    offset = abs((record.epoch or 0.0) - when)
+    nearest = round(offset / QUARTER_HOUR) * QUARTER_HOUR
+    return 0 < nearest <= MAX_ZONE_OFFSET and abs(offset - nearest) <= window
 
 
 def _explain(record: ErrorLogRecord, report: ConnectionReport, how: str) -> LogExplanation:

@@ -242,6 +242,13 @@ def _write_error_log(out: TextIO, joined: JoinResult, numbers: dict[int, int]) -
             f"(the capture started late or ended early, or the client was another "
             f"host): lines {lines}{more}",
         )
+        if joined.zone_suspect:
+            _line(
+                out,
+                "some of them are a whole number of hours off a connection they would "
+                "match: the log's times are in another zone than this machine's; give "
+                "it with --log-tz (e.g. --log-tz UTC)",
+            )
     if joined.aborts_without_line:
         members = ", ".join(
             f"#{numbers[r.conn_id]}" if r.conn_id in numbers else r.client

@@ -289,3 +289,16 @@ def test_access_denied_logged_with_a_pthread_id_is_matched_by_address_user_and_t
     summary = joined(tmp_path, "wrong_password.pcap", line)
     [explained] = summary["explained"]
     assert explained["matched_by"] == "address and time" and explained["consistent"] is not False
+
+
+@pytest.mark.parametrize(("zone", "hinted"), [("America/New_York", True), ("UTC", False)])
+def test_a_log_read_in_the_wrong_time_zone_gets_a_hint(zone: str, hinted: bool) -> None:
+    # the greeting-time 1040 of max_connections.pcap can only be matched by address and
+    # time; its log was written in UTC
+    result = CliRunner().invoke(
+        main,
+        ["analyze", str(PCAPS / "max_connections.pcap"), "--error-log",
+         str(PCAPS / "max_connections.error.log"), "--log-tz", zone],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert ("--log-tz" in result.stdout) is hinted
