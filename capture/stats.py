@@ -55,6 +55,9 @@ class CaptureStats:
     # Connections.
     connections: int = 0
     connections_evicted: int = 0
+    # frames of evicted connections that came after the eviction: counted, not tracked
+    # again (re-tracking one would evict another, and so on)
+    after_eviction: int = 0
     cut_by_snaplen: int = 0  # tracked frames whose TCP payload the snapshot length cut
     warnings: list[str] = field(default_factory=list)
 
@@ -73,6 +76,7 @@ class CaptureStats:
             + sum(self.non_tcp.values())
             + self.tcp_other_ports
             + self.other_shard
+            + self.after_eviction
             + self.too_short
             + self.malformed
             + self.ip_fragments

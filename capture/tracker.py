@@ -97,6 +97,7 @@ CONTROL_FLAGS = SYN | FIN | RST
 DEFAULT_SERVER_PORTS = frozenset({3306})
 DEFAULT_LINGER = 5.0  # seconds of capture time a closed connection is kept
 DEFAULT_MAX_CONNECTIONS = 200_000
+EVICTED_REMEMBERED = 65_536  # keys (two a connection) of evicted connections remembered
 # No TCP stack waits longer than this between retransmissions (Linux's TCP_RTO_MAX): the
 # delivered segments kept to compare retransmissions against are dropped after this much
 # silence on a connection, checked every IDLE_SWEEP_INTERVAL seconds of capture time.
@@ -280,6 +281,8 @@ class TcpTracker:
         self._handshakes: dict[bytes, _Handshake] = {}
         self.compact_handshakes = compact_handshakes
         self._replaying: _Handshake | None = None
+        # 4-tuple keys of connections the cap evicted, oldest first (see _after_eviction)
+        self._evicted: dict[bytes, None] = {}
         self._last_frame = 0
         self._current_frame = 0  # the frame being fed: when a connection is handed over
         self._last_ts = 0.0
@@ -358,6 +361,13 @@ class TcpTracker:
             payload = data[payload_start:captured]
 
         side = self._table.get(key)
+        if (
+            side is None
+            and self._evicted
+            and key in self._evicted
+            and self._after_eviction(key, flags)
+        ):
+            return
         if side is None and self.compact_handshakes:
             if self._handshake_packet(
                 key, seq, ack, flags, window, ttl, frame_no, ts, wire_len, len(payload) + missing
@@ -748,6 +758,26 @@ class TcpTracker:
                 c2s.forget_recent()
                 s2c.forget_recent()
 
+    def _remember_evicted(self, conn: Connection) -> None:
+        evicted = self._evicted
+        for side in conn.sides:
+            evicted[side.key] = None
+        while len(evicted) > EVICTED_REMEMBERED:
+            del evicted[next(iter(evicted))]
+
+    def _after_eviction(self, key: bytes, flags: int) -> bool:
+        """A packet of a connection the cap evicted: count it and say True, until the
+        connection ends (FIN or RST) or a new SYN opens another on the same ports."""
+        if flags & SYN:
+            self._evicted.pop(key, None)
+            self._evicted.pop(reverse_key(key), None)
+            return False
+        self.stats.after_eviction += 1
+        if flags & (FIN | RST):
+            self._evicted.pop(key, None)
+            self._evicted.pop(reverse_key(key), None)
+        return True
+
     def _evict_one(self) -> None:
         """Evict the least recently active connection.
 
@@ -765,6 +795,7 @@ class TcpTracker:
                 handshake.conn = evicted
             evicted._facts.evicted = True
             self.stats.connections_evicted += 1
+            self._remember_evicted(evicted)
             self._release(evicted, "evicted")
             return
         connections = self._connections
@@ -781,6 +812,7 @@ class TcpTracker:
                 continue
             conn._facts.evicted = True
             self.stats.connections_evicted += 1
+            self._remember_evicted(conn)
             self._release(conn, "evicted")
             return
 

@@ -30,7 +30,13 @@ from mysqlwire.report.summary import SummaryBuilder
 BATCH = 256
 # Counters each process keeps for its own connections only; all others are the same in every
 # process, since each reads every frame.
-PER_SHARD_COUNTERS = ("connections", "connection_frames", "connections_evicted", "cut_by_snaplen")
+PER_SHARD_COUNTERS = (
+    "connections",
+    "connection_frames",
+    "connections_evicted",
+    "after_eviction",
+    "cut_by_snaplen",
+)
 
 
 def analyze_in_processes(

@@ -83,6 +83,7 @@ def capture_record(stats: CaptureStats) -> dict[str, object]:
             "too_short": stats.too_short,
             "malformed_headers": stats.malformed,
             "ip_fragments": stats.ip_fragments,
+            "after_eviction": stats.after_eviction,
         },
         "ip_fragments_reassembled": stats.fragments_reassembled,
         "ip_fragments_given_up": stats.fragments_given_up,

@@ -354,6 +354,30 @@ def test_open_connection_cap_evicts_the_least_recently_active():
     assert stats.connections_evicted == 1
 
 
+def test_an_evicted_connection_is_counted_not_tracked_again_until_it_ends():
+    # Cap 1, two connections taking turns: re-tracking the evicted one would evict the other
+    # and so on, reporting the same two connections again and again.
+    a = started(client=("10.0.0.1", 40000), start_ts=1000.0)
+    b = started(client=("10.0.0.1", 40001), start_ts=1000.5)
+    for n in range(5):
+        a.ts = b.ts = 1001.0 + n
+        a.client_send(b"a")
+        b.ts += 0.5
+        b.client_send(b"b")
+    a.client_fin()
+    b.client_fin()
+    frames = sorted(a.frames + b.frames, key=lambda p: p.ts)
+    recorder, stats = track(frames, max_connections=1)  # asserts every frame is accounted
+    assert len(recorder.connections) == 2
+    assert stats.connections_evicted == 1
+    assert stats.after_eviction > 0
+    # a new SYN on the evicted 4-tuple is a new connection again
+    again = started(client=("10.0.0.1", 40000), start_ts=2000.0)
+    again.client_send(b"new")
+    recorder, stats = track(frames + again.frames, max_connections=1)
+    assert [bytes(r.data[C2S]) for r in recorder.connections][-1] == b"new"
+
+
 # -- driving ----------------------------------------------------------------------------
 
 
