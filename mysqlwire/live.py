@@ -690,8 +690,13 @@ class LiveSession:
         lines.append("   " + self._capture_text())
         if self.problems is not None:
             c = self.problems.counters
+            writer = self.problems.writer
+            files = list(writer.paths)
+            where = files[-1] if len(files) == 1 else f"{files[0]} … {files[-1]}"
+            if writer.sequence + 1 > len(files):  # rotation deleted the oldest files
+                where += f" (the newest {len(files)} of {writer.sequence + 1} files)"
             lines.append(
-                f"   problem capture {self.problems.writer.base}: {c.connections_written:,} "
+                f"   problem capture {where}: {c.connections_written:,} "
                 f"connection(s) written ({c.packets_written:,} packets), "
                 f"{c.connections_let_go:,} that ended well let go"
             )

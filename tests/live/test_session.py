@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections import deque
 from pathlib import Path
 
@@ -135,6 +136,7 @@ def run_session(
     *,
     end_clock: float | None = None,
     problems_path: Path | None = None,
+    problems_rotation: tuple[int, int] = (0, 0),
     counters: KernelCounters | None = None,
     **options: object,
 ) -> tuple[LiveSession, str]:
@@ -147,7 +149,16 @@ def run_session(
     settings: dict[str, object] = {"interval": 0.0, "linger": 1.0, "interface": "test0"}
     settings.update(options)
     problems = (
-        ProblemCapture(RotatingPcapWriter(problems_path, DLT_EN10MB)) if problems_path else None
+        ProblemCapture(
+            RotatingPcapWriter(
+                problems_path,
+                DLT_EN10MB,
+                rotate_bytes=problems_rotation[0],
+                max_files=problems_rotation[1],
+            )
+        )
+        if problems_path
+        else None
     )
     session = LiveSession(
         source,
@@ -263,6 +274,19 @@ def test_traffic_the_filter_lets_through_on_other_ports_is_pointed_out():
     final = output.split("== final summary")[1]
     assert "0 TCP connection(s)" in final
     assert f"{len(frames)} TCP packet(s) on other ports than 3306 skipped: pass --port N" in final
+
+
+def test_the_summary_says_when_rotation_deleted_problem_files(tmp_path: Path):
+    bad = [conversation("rst", client_port=50000 + n, start=START + n) for n in range(4)]
+    path = tmp_path / "bad.pcap"
+    _, output = run_session(frames_of(*bad), problems_path=path, problems_rotation=(600, 2))
+    final = output.split("== final summary")[1]
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert len(written) == 2 and "bad.pcap" not in written  # the first file was rotated away
+    line = next(line for line in final.splitlines() if "problem capture" in line)
+    assert re.search(
+        r"problem capture \S+bad\.pcap\d+ … \S+bad\.pcap\d+ \(the newest 2 of \d+ files\)", line
+    ), line
 
 
 def test_ctrl_c_lists_the_connections_still_open():
