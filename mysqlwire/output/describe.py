@@ -102,8 +102,8 @@ DESCRIBERS: dict[type, Describer] = {
         f"{e.command} {e.outcome}: no reply seen in the {e.latency * 1000:.3f} ms to "
         f"{'the capture gap' if e.outcome == 'gap' else f'frame {e.frame}'}"
         if e.outcome in ("no_reply", "gap")
-        else f"{e.command} {e.outcome} in {e.latency * 1000:.3f} ms, {e.rows} rows, "
-        f"{e.response_bytes} bytes",
+        else f"{e.command} {e.outcome} in {e.latency * 1000:.3f} ms, {e.rows} "
+        f"{'fields' if e.command == 'COM_FIELD_LIST' else 'rows'}, {e.response_bytes} bytes",
     ),
     ev.CompressionStarted: lambda e: (
         "compression",

@@ -33,3 +33,12 @@ def test_a_command_left_without_reply_does_not_read_as_a_measured_latency() -> N
         response_bytes=0, response_packets=0,
     )  # fmt: skip
     assert describe(event)[1] == "COM_QUERY no_reply: no reply seen in the 500.000 ms to frame 17"
+
+
+def test_field_list_replies_count_fields_not_rows() -> None:
+    event = ev.CommandFinished(
+        side=1, frame=22, ts=2.0, command="COM_FIELD_LIST", code=4, started_frame=21,
+        started_ts=1.999, latency=0.001, outcome="eof", error_code=None, rows=3,
+        response_bytes=200, response_packets=4,
+    )  # fmt: skip
+    assert describe(event)[1] == "COM_FIELD_LIST eof in 1.000 ms, 3 fields, 200 bytes"
