@@ -116,6 +116,7 @@ class MySQLDecoder:
         "detail",
         "exchanges",
         "first_bytes",
+        "gaps",
         "held",
         "inferred",
         "keep_text",
@@ -207,6 +208,7 @@ class MySQLDecoder:
         self.announced_mid_stream = False
         self.x_protocol_hints = 0
         self.decoded_packets = [0, 0]
+        self.gaps = [0, 0]  # capture gaps each side has had
         self.opaque_bytes = [0, 0]
         self.tls_records = [0, 0]
         self.last_tls_record: list[tuple[int, int, int, float] | None] = [None, None]
@@ -240,6 +242,7 @@ class MySQLDecoder:
         size_known: bool = True,
     ) -> None:
         """Bytes of `side` are missing. Decoding resumes at the next recognisable boundary."""
+        self.gaps[side] += 1
         self.emit(
             StreamGap(
                 side=side,

@@ -357,6 +357,9 @@ class Resynchronised(Event):
     reason: str
     first_frame: int = 0
     first_ts: float = 0.0
+    # the capture began inside an exchange: these bytes came before this side's first packet
+    # boundary (the rest of a reply, say), with no gap; nothing is missing
+    initial: bool = False
 
 
 @dataclass(slots=True, kw_only=True)
@@ -368,6 +371,8 @@ class Undecodable(Event):
     reason: str
     first_frame: int = 0
     first_ts: float = 0.0
+    # as in Resynchronised: a capture begun mid-exchange, no gap, no packet of this side yet
+    initial: bool = False
 
 
 @dataclass(slots=True, kw_only=True)

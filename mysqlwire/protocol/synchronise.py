@@ -286,6 +286,7 @@ def resynchronised(conn: MySQLDecoder, side: int, frame: int, ts: float, reason:
                 reason=reason,
                 first_frame=first_frame,
                 first_ts=first_ts,
+                initial=conn.mid_stream and not conn.decoded_packets[side] and not conn.gaps[side],
             )
         )
 
@@ -320,6 +321,10 @@ def undecodable_at_end(conn: MySQLDecoder, frame: int, ts: float) -> None:
                     reason=reason,
                     first_frame=first_frame,
                     first_ts=first_ts,
+                    initial=conn.mid_stream
+                    and not conn.decoded_packets[side]
+                    and not conn.gaps[side]
+                    and bool(conn.decoded_packets[CLIENT if side == SERVER else SERVER]),
                 )
             )
             conn.skipped[side] = 0

@@ -363,6 +363,18 @@ class ConnectionRecorder:
         )
 
     def _resynchronised(self, event: ev.Resynchronised) -> None:
+        if event.initial:
+            self.add(
+                finding(
+                    "mid_stream_skip",
+                    event.first_frame or event.frame,
+                    event.first_ts if event.first_frame else event.ts,
+                    f"{event.skipped:,} {SIDE_NAMES[event.side]} bytes before the first packet "
+                    f"boundary were passed over (the capture began inside an exchange); "
+                    f"decoding began in frame {event.frame}",
+                )
+            )
+            return
         self.add(
             finding(
                 "capture_gap",
@@ -400,6 +412,17 @@ class ConnectionRecorder:
         )
 
     def _undecodable(self, event: ev.Undecodable) -> None:
+        if event.initial:
+            self.add(
+                finding(
+                    "mid_stream_skip",
+                    event.first_frame or event.frame,
+                    event.first_ts if event.first_frame else event.ts,
+                    f"{event.size:,} {SIDE_NAMES[event.side]} bytes from frame "
+                    f"{event.first_frame or event.frame} on were passed over: {event.reason}",
+                )
+            )
+            return
         self.add(
             finding(
                 "undecodable",

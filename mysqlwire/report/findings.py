@@ -43,6 +43,10 @@ FINDING_KINDS: dict[str, tuple[str, str]] = {
     "capture_gap": ("warning", "bytes missing from the capture; what follows may be incomplete"),
     "undecodable": ("warning", "bytes where no MySQL packet boundary could be found"),
     "mid_stream_start": ("info", "the capture began after the connection opened"),
+    "mid_stream_skip": (
+        "info",
+        "bytes before the first packet boundary of a capture that began mid-exchange",
+    ),
     "tls": ("info", "TLS after SSLRequest: the contents are invisible"),
     "compressed": ("info", "the compressed protocol is in use"),
     "retransmissions": ("info", "TCP retransmissions"),
