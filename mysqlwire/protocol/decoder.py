@@ -103,6 +103,7 @@ class MySQLDecoder:
     # One object per connection: slots keep the per-connection footprint small.
     __slots__ = (
         "_framers",
+        "_taken",
         "announced_mid_stream",
         "awaiting_login",
         "capabilities",
@@ -177,7 +178,8 @@ class MySQLDecoder:
         self.compressed_framers: list[CompressedFramer | None] = [None, None]
         self.tls_readers: list[TlsRecordReader | None] = [None, None]
         self.tls_resync = [False, False]
-        self.pending: list[Event] = []  # events not yet taken
+        self.pending: list[Event] = []  # events not yet taken (from `_taken` on)
+        self._taken = 0  # events of `pending` already handed out by next_event
         # negotiated state
         self.server_capabilities = 0
         self.client_capabilities = 0
@@ -297,15 +299,22 @@ class MySQLDecoder:
         exchange.abandon_all(self, frame, ts, outcome="no_reply")
 
     def next_event(self) -> Event | object:
-        """The next event, or NEED_DATA when everything fed so far has been decoded."""
-        if self.pending:
-            return self.pending.pop(0)
-        return NEED_DATA
+        """The next event, or NEED_DATA when everything fed so far has been decoded. Reads
+        through the pending list with a cursor (popping its front would copy the rest each
+        time); the list is dropped once read to its end."""
+        pending = self.pending
+        if self._taken >= len(pending):
+            return NEED_DATA
+        event = pending[self._taken]
+        self._taken += 1
+        if self._taken == len(pending):
+            self.pending, self._taken = [], 0
+        return event
 
     def events(self) -> list[Event]:
-        """Every pending event, in order."""
-        out = self.pending
-        self.pending = []
+        """Every pending event not yet taken, in order."""
+        out = self.pending[self._taken :] if self._taken else self.pending
+        self.pending, self._taken = [], 0
         return out
 
     # --- used by the readers ---------------------------------------------------------
