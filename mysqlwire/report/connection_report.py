@@ -186,7 +186,8 @@ class ConnectionRecorder:
     # --- events ---------------------------------------------------------------------------
 
     def record(self, event: ev.Event) -> None:
-        if isinstance(event, ev.PacketEvent):
+        if isinstance(event, ev.PacketEvent) and not isinstance(event, ev.PayloadCapped):
+            # (a PayloadCapped note is about the packet whose own event came just before it)
             activity = self.activity
             activity.append((event.frame, event.ts))
             if len(activity) > RECENT:
