@@ -98,12 +98,18 @@ def open_frames(
 
 
 def _merge(sources: list[_Source], stats: CaptureStats) -> Iterator[Frame]:
-    """Merge by timestamp; on equal times the earlier file on the command line goes first.
+    """Merge by timestamp; on equal times the file that began earlier goes first (then the
+    earlier on the command line): the end of one rotated file and the start of the next often
+    share a millisecond timestamp, and their frames must stay in file order, whatever order
+    the files were named in.
 
     Frames within one file keep their order even if its clock steps back."""
-    waiting = sorted((s for s in sources if s.first_ts is not None), key=lambda s: s.first_ts)
+    waiting = sorted(
+        (s for s in sources if s.first_ts is not None), key=lambda s: (s.first_ts, s.index)
+    )
+    rank = {id(source): position for position, source in enumerate(waiting)}
     waiting.reverse()  # pop() takes the earliest
-    heap: list[tuple[float, int, Frame, Iterator[Frame]]] = []
+    heap: list[tuple[float, int, int, Frame, Iterator[Frame]]] = []
     frame_no = 0
     current = -1
     while heap or waiting:
@@ -117,10 +123,10 @@ def _merge(sources: list[_Source], stats: CaptureStats) -> Iterator[Frame]:
                 continue
             first = next(frames, None)
             if first is not None:
-                heapq.heappush(heap, (first[1], source.index, first, frames))
+                heapq.heappush(heap, (first[1], rank[id(source)], source.index, first, frames))
         if not heap:
             continue
-        ts, index, frame, frames = heap[0]
+        ts, order, index, frame, frames = heap[0]
         frame_no += 1
         if index != current:
             current = index
@@ -132,7 +138,7 @@ def _merge(sources: list[_Source], stats: CaptureStats) -> Iterator[Frame]:
         if following is None:
             heapq.heappop(heap)
         else:
-            heapq.heapreplace(heap, (following[1], index, following, frames))
+            heapq.heapreplace(heap, (following[1], order, index, following, frames))
 
 
 class _Source:

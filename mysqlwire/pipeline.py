@@ -182,7 +182,8 @@ def analyze(
         # Ctrl-C ends the input (`tcpdump -w - | mysqlwire analyze -`), not the report.
         stats.warn(f"interrupted: the report covers the {stats.frames:,} frames read")
     tracker.finish()
-    warn_about_snaplen(stats)
+    if "shard" not in options.tracker_options:  # with --jobs, the parent warns with the total
+        warn_about_snaplen(stats)
     return AnalysisResult(stats, summary.result())
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import shutil
 import struct
@@ -196,6 +197,21 @@ def test_rotated_files_are_chained_with_each_files_first_frame(tmp_path):
     assert [f[3] for f in frames] == [p.data for p in s.frames]
     assert [f.first_frame for f in stats.files] == [7, 4, 1]
     assert stats.file_of(5).path == str(paths[1])
+
+
+def test_rotated_files_sharing_a_timestamp_at_the_boundary_stay_in_file_order(tmp_path):
+    # Millisecond clocks: the last frames of one file and the first of the next share a
+    # timestamp. Named in any order, the frames come in file order.
+    s = conversation(step=1.0)
+    boundary = s.frames[3].ts  # frames 3 to 6 in the same millisecond, across the two files
+    frames = [
+        dataclasses.replace(p, ts=boundary) if 3 <= n <= 6 else p for n, p in enumerate(s.frames)
+    ]
+    first = write_capture(tmp_path / "rot.pcap", pcap_bytes(frames[:5]))
+    second = write_capture(tmp_path / "rot1.pcap", pcap_bytes(frames[5:]))
+    for order in ([first, second], [second, first]):
+        frames, _ = read_all(order)
+        assert [f[3] for f in frames] == [p.data for p in s.frames]
 
 
 def test_standard_input_merges_with_files(tmp_path):
