@@ -364,28 +364,30 @@ class ConnectionRecorder:
         )
 
     def _resynchronised(self, event: ev.Resynchronised) -> None:
+        bytes_ = f"{event.skipped:,} {SIDE_NAMES[event.side]} bytes"
         if event.initial:
-            self.add(
-                finding(
-                    "mid_stream_skip",
-                    event.first_frame or event.frame,
-                    event.first_ts if event.first_frame else event.ts,
-                    f"{event.skipped:,} {SIDE_NAMES[event.side]} bytes before the first packet "
-                    f"boundary were passed over (the capture began inside an exchange); "
-                    f"decoding began in frame {event.frame}",
-                )
+            self._skipped_bytes(
+                "mid_stream_skip",
+                event,
+                f"{bytes_} before the first packet boundary were passed over (the capture "
+                f"began inside an exchange); decoding began in frame {event.frame}",
             )
-            return
-        self.add(
-            finding(
+        else:
+            self._skipped_bytes(
                 "capture_gap",
-                event.first_frame or event.frame,
-                event.first_ts if event.first_frame else event.ts,
-                f"{event.skipped:,} {SIDE_NAMES[event.side]} bytes could not be framed "
-                f"and were skipped; decoding resumed in frame {event.frame} where "
-                f"{event.reason}",
+                event,
+                f"{bytes_} could not be framed and were skipped; decoding resumed in frame "
+                f"{event.frame} where {event.reason}",
             )
-        )
+
+    def _skipped_bytes(
+        self, kind: str, event: ev.Resynchronised | ev.Undecodable, detail: str
+    ) -> None:
+        """A finding about bytes never framed, at the frame of the first of them."""
+        if event.first_frame:
+            self.add(finding(kind, event.first_frame, event.first_ts, detail))
+        else:
+            self.add(finding(kind, event.frame, event.ts, detail))
 
     def _mid_stream(self, event: ev.MidStreamStart) -> None:
         self.mid_stream = True
@@ -413,26 +415,14 @@ class ConnectionRecorder:
         )
 
     def _undecodable(self, event: ev.Undecodable) -> None:
+        where = f"{event.size:,} {SIDE_NAMES[event.side]} bytes from frame "
+        where += str(event.first_frame or event.frame)
         if event.initial:
-            self.add(
-                finding(
-                    "mid_stream_skip",
-                    event.first_frame or event.frame,
-                    event.first_ts if event.first_frame else event.ts,
-                    f"{event.size:,} {SIDE_NAMES[event.side]} bytes from frame "
-                    f"{event.first_frame or event.frame} on were passed over: {event.reason}",
-                )
-            )
-            return
-        self.add(
-            finding(
-                "undecodable",
-                event.first_frame or event.frame,
-                event.first_ts if event.first_frame else event.ts,
-                f"{event.size:,} {SIDE_NAMES[event.side]} bytes from frame "
-                f"{event.first_frame or event.frame} on could not be framed: {event.reason}",
-            )
-        )
+            detail = f"{where} on were passed over: {event.reason}"
+            self._skipped_bytes("mid_stream_skip", event, detail)
+        else:
+            detail = f"{where} on could not be framed: {event.reason}"
+            self._skipped_bytes("undecodable", event, detail)
 
     def _tls_detected(self, event: ev.TlsDetected) -> None:
         self.tls = True
