@@ -156,29 +156,27 @@ def test_log_from_another_time_matches_nothing_by_address(tmp_path: Path) -> Non
     assert [u["line"] for u in summary["unmatched_lines"]] == [1]
 
 
+def analyzed_with_log(tmp_path: Path, capture: str, *lines: str) -> list[dict]:
+    """The jsonl records of a capture of pcaps/ joined with an error log of `lines` (UTC)."""
+    log = tmp_path / "hand.log"
+    log.write_text("".join(line.rstrip("\n") + "\n" for line in lines))
+    result = CliRunner().invoke(
+        main,
+        ["analyze", str(PCAPS / capture), "--format", "jsonl", "--error-log", str(log),
+         "--log-tz", "UTC"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
 def test_the_same_thread_id_from_another_day_is_another_connection(tmp_path: Path) -> None:
     # Thread ids restart with the server: a long log repeats them. Only the line of the
     # capture's day is this connection's.
     real = (PCAPS / "client_exit_fin.error.log").read_text()
     day = real.split()[0]
     year = int(day[:4])
-    log = tmp_path / "long.log"
-    log.write_text(real.replace(day, f"{year - 2}{day[4:]}") + real)
-    expected = json.loads((PCAPS / "client_exit_fin.expected.json").read_text())
-    result = CliRunner().invoke(
-        main,
-        [
-            "analyze",
-            str(PCAPS / expected["capture"]),
-            "--format",
-            "jsonl",
-            "--error-log",
-            str(log),
-            "--log-tz",
-            "UTC",
-        ],
-    )
-    records = [json.loads(line) for line in result.stdout.splitlines()]
+    older = real.replace(day, f"{year - 2}{day[4:]}")
+    records = analyzed_with_log(tmp_path, "client_exit_fin.pcap", *older.splitlines(), real)
     summary = records[-1]["error_log"]
     aborted = 1 + next(i for i, line in enumerate(real.splitlines()) if "Aborted" in line)
     later = aborted + len(real.splitlines())  # the same line in the capture's day
@@ -224,15 +222,7 @@ def test_bad_log_options_give_one_line_and_exit_2(option: str, value: str, messa
 
 def joined(tmp_path: Path, capture: str, *lines: str) -> dict:
     """The summary's error_log part for `lines` joined with a capture of pcaps/."""
-    log = tmp_path / "hand.log"
-    log.write_text("".join(line + "\n" for line in lines))
-    result = CliRunner().invoke(
-        main,
-        ["analyze", str(PCAPS / capture), "--format", "jsonl", "--error-log", str(log),
-         "--log-tz", "UTC"],
-    )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout.splitlines()[-1])["error_log"]
+    return analyzed_with_log(tmp_path, capture, *lines)[-1]["error_log"]
 
 
 # client_exit_fin.pcap: thread 8, user app, db test, client 127.0.0.1, FIN at 09:39:40
