@@ -12,7 +12,7 @@ from pathlib import Path
 
 SCHEMA_VERSION = 1
 
-# Issue 4's names. The capture-suite tests hold their own copy as the specification.
+# Issue 4's names, the only list of them (tests/pcaps checks they are the analyzer's).
 CLOSE_VERDICTS = (
     "clean_quit",
     "client_fin_no_quit",

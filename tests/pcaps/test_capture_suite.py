@@ -18,39 +18,17 @@ from pathlib import Path
 import dpkt
 import pytest
 
+from mysqlwire.report.findings import FINDING_KINDS as ANALYZER_FINDINGS
+from mysqlwire.report.verdicts import VERDICTS
+from pcaps.pcapgen import expected as expected_names
+
 PCAPS = Path(__file__).resolve().parents[2] / "pcaps"
 
-# The specification (issue 4): close verdicts, who closed, finding kinds.
-CLOSE_VERDICTS = {
-    "clean_quit",
-    "client_fin_no_quit",
-    "client_rst_no_quit",
-    "handshake_aborted",
-    "auth_failed",
-    "server_closed_error",
-    "server_closed_idle",
-    "killed_by_server",
-    "middlebox_rst",
-    "still_open_at_capture_end",
-    "connection_refused",
-    "closed_under_tls",
-}
-CLOSED_BY = {"client", "server", "middlebox", "none"}
-FINDING_KINDS = {
-    "mysql_error",
-    "sequence_error",
-    "oversize_packet",
-    "split_packet",
-    "malformed_packet",
-    "capture_gap",
-    "mid_stream_start",
-    "tls",
-    "compressed",
-    "retransmissions",
-    "rst_after_quit",
-    "connection_refused",
-    "middlebox_rst",
-}
+# The names expected files may use (issue 4's), one list shared with the generator that
+# writes them; test_the_suite_speaks_the_analyzers_vocabulary ties it to the analyzer's.
+CLOSE_VERDICTS = set(expected_names.CLOSE_VERDICTS)
+CLOSED_BY = set(expected_names.CLOSED_BY)
+FINDING_KINDS = set(expected_names.FINDING_KINDS)
 # Findings no real-traffic scenario produces yet (see pcaps/README.md, "Not covered").
 FINDINGS_NOT_COVERED = {"malformed_packet"}
 
@@ -242,3 +220,8 @@ def test_every_finding_kind_is_covered_except_the_documented_gaps():
 def test_committed_suite_stays_small():
     total = sum(p.stat().st_size for p in PCAPS.iterdir() if p.is_file())
     assert total < MAX_COMMITTED_BYTES, f"{total / 1e6:.1f} MB in pcaps/"
+
+
+def test_the_suite_speaks_the_analyzers_vocabulary() -> None:
+    assert set(VERDICTS) == CLOSE_VERDICTS
+    assert set(ANALYZER_FINDINGS) >= FINDING_KINDS
