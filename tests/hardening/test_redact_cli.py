@@ -3,18 +3,15 @@ print none of the literals a conversation carried, and keep what makes the repor
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
 import pytest
 
-from mysqlwire.live import LiveOptions
 from mysqlwire.live_cli import RedactingLiveSession
-from mysqlwire.pipeline import AnalysisOptions
 from tests.craft import frame_tuples, pcap_bytes, write_capture
 from tests.hardening.captures import flat, run, session
-from tests.hardening.test_secrets_in_output import Replay
+from tests.live.replay import replay_live
 from tests.mysql_builder import (
     LONG,
     QUIT,
@@ -161,21 +158,9 @@ def test_analyze_keeps_the_verdict_the_names_and_the_error_kinds(capture: Path):
 
 @pytest.mark.parametrize("fmt", ["text", "jsonl"])
 def test_live_redact_hides_every_literal(fmt: str):
-    frames = frame_tuples(session(conversation()).frames)
-    clock = [frames[0][1]]
-    out = io.StringIO()
-    live = RedactingLiveSession(
-        Replay(frames),
-        out,
-        options=LiveOptions(fmt=fmt, interval=0.0, linger=1.0, interface="test0"),
-        analysis=AnalysisOptions(),
-        clock=lambda: clock[0],
+    output = replay_live(
+        frame_tuples(session(conversation()).frames), fmt, session_class=RedactingLiveSession
     )
-    while live.source.ready():
-        live.step()
-    clock[0] = frames[-1][1] + 10
-    live.housekeeping(clock[0])
-    live.finish()
-    assert "clean_quit" in out.getvalue()
+    assert "clean_quit" in output
     for literal in LITERALS:
-        assert literal not in out.getvalue(), literal
+        assert literal not in output, literal

@@ -16,18 +16,14 @@ of the authentication, or that lost the server's auth switch request."""
 from __future__ import annotations
 
 import base64
-import io
 import json
 from pathlib import Path
 
 import pytest
 
-from capture.live import KernelCounters
-from capture.stats import CaptureStats
-from mysqlwire.live import LiveOptions, LiveSession
-from mysqlwire.pipeline import AnalysisOptions
 from tests.craft import Packet, TcpSession, frame_tuples, pcap_bytes, write_capture
 from tests.hardening.captures import START, run, session
+from tests.live.replay import replay_live
 from tests.mysql_builder import (
     CLIENT_BASE,
     PERFORM_FULL_AUTHENTICATION,
@@ -234,50 +230,12 @@ def test_error_log_join_holds_no_secret(tmp_path: Path):
         assert_no_secret(result.stdout + result.stderr, f"analyze --error-log ({fmt})")
 
 
-class Replay:
-    """A live frame source that replays frames (see tests/live/test_session.py)."""
-
-    description = "replay"
-
-    def __init__(self, frames) -> None:
-        self.stats = CaptureStats()
-        self.frames = list(frames)
-
-    def ready(self) -> bool:
-        return bool(self.frames)
-
-    def wait(self, timeout: float) -> bool:
-        return bool(self.frames)
-
-    def read_block(self):
-        block, self.frames = self.frames[:8], self.frames[8:]
-        self.stats.frames += len(block)
-        return block
-
-    def read_counters(self, now: float) -> KernelCounters:
-        return KernelCounters()
-
-
 @pytest.mark.parametrize("fmt", ["text", "jsonl"])
 @pytest.mark.parametrize("cut", ["whole", "from the login on", "auth switch lost"])
 def test_live_output_holds_no_secret(fmt: str, cut: str):
-    frames = frame_tuples(CAPTURES[cut])
-    clock = [frames[0][1]]
-    out = io.StringIO()
-    live = LiveSession(
-        Replay(frames),
-        out,
-        options=LiveOptions(fmt=fmt, interval=0.0, linger=1.0, interface="test0"),
-        analysis=AnalysisOptions(),
-        clock=lambda: clock[0],
-    )
-    while live.source.ready():
-        live.step()
-    clock[0] = frames[-1][1] + 10
-    live.housekeeping(clock[0])
-    live.finish()
-    assert out.getvalue()
-    assert_no_secret(out.getvalue(), f"live {fmt} on {cut}")
+    output = replay_live(frame_tuples(CAPTURES[cut]), fmt)
+    assert output
+    assert_no_secret(output, f"live {fmt} on {cut}")
 
 
 def test_the_check_sees_a_leak_in_any_of_its_forms():

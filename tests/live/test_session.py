@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections import deque
 from pathlib import Path
 
 import pytest
@@ -40,6 +39,7 @@ from mysqlwire.output.schema import connection_record
 from mysqlwire.pipeline import AnalysisOptions
 from mysqlwire.report.connection_report import ConnectionReport
 from tests.craft import TcpSession, frame_tuples, pcap_bytes, write_capture
+from tests.live.replay import ReplaySource
 from tests.mysql_builder import (
     err,
     frame,
@@ -50,33 +50,6 @@ from tests.mysql_builder import (
 )
 
 START = 1_700_000_000.0
-
-
-class ReplaySource:
-    """A frame source over prepared frames, one 'ring block' per `blocks` entry."""
-
-    description = "replay"
-
-    def __init__(self, frames: list[Frame], per_block: int = 4) -> None:
-        self.stats = CaptureStats()
-        self.blocks = deque(frames[i : i + per_block] for i in range(0, len(frames), per_block))
-        self.counters = KernelCounters()
-
-    def ready(self) -> bool:
-        return bool(self.blocks)
-
-    def wait(self, timeout: float) -> bool:
-        return bool(self.blocks)
-
-    def read_block(self) -> list[Frame]:
-        if not self.blocks:
-            return []
-        block = self.blocks.popleft()
-        self.stats.frames += len(block)
-        return block
-
-    def read_counters(self, now: float) -> KernelCounters:
-        return self.counters
 
 
 class Clock:
