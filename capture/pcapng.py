@@ -160,8 +160,11 @@ def _blocks(read: Callable[[int], bytes], buf: bytes, tally: FileTally) -> Itera
                     nxt = pos + blen
                     if nxt > end:
                         break
-                    if btype == EPB:
-                        iface, high, low, caplen, wirelen = epb(buf, pos + 8)
+                    if btype in (EPB, PB):
+                        if btype == EPB:
+                            iface, high, low, caplen, wirelen = epb(buf, pos + 8)
+                        else:  # the obsolete Packet Block: the same, with a drops count
+                            iface, _drops, high, low, caplen, wirelen = section.pb(buf, pos + 8)
                         if 28 + caplen > blen - 4:
                             damage = f"captured length {caplen} overruns its block"
                             break
@@ -184,17 +187,6 @@ def _blocks(read: Callable[[int], bytes], buf: bytes, tally: FileTally) -> Itera
                         else:
                             linktype = UNDESCRIBED_INTERFACE
                         data = buf[pos + 12 : pos + 12 + caplen]  # no timestamp: keeps the last
-                    elif btype == PB:
-                        iface, _drops, high, low, caplen, wirelen = section.pb(buf, pos + 8)
-                        if 28 + caplen > blen - 4:
-                            damage = f"captured length {caplen} overruns its block"
-                            break
-                        if iface < len(interfaces):
-                            linktype, units, offset, _snaplen = interfaces[iface]
-                            ts = ((high << 32) | low) / units + offset
-                        else:
-                            linktype = UNDESCRIBED_INTERFACE
-                        data = buf[pos + 28 : pos + 28 + caplen]
                     else:
                         # An EPB's length is checked against its captured length; other blocks
                         # (rare, so the check costs nothing) by the copy at their end.
