@@ -14,6 +14,7 @@ import pytest
 
 from capture import CaptureError, CaptureStats, open_frames
 from capture._tally import DAMAGE_WARNINGS
+from tests.capture.test_readers import read_all
 from tests.craft import TcpSession, gzip_bytes, pcap_bytes, pcapng_bytes, write_capture
 
 RECORD_HEADER = 16
@@ -29,12 +30,6 @@ def conversation(exchanges: int = 12) -> TcpSession:
     s.server_fin()
     s.client_ack()
     return s
-
-
-def read_all(paths, stdin=None) -> tuple[list[tuple], CaptureStats]:
-    stats = CaptureStats()
-    frames = list(open_frames(paths, stats, stdin=stdin))
-    return frames, stats
 
 
 def record_offsets(data: bytes, order: str = "<") -> list[int]:
