@@ -7,6 +7,10 @@ TCP header or says why there is none by counting the frame in `CaptureStats`.
 IPv6 extension headers (RFC 8200 section 4) are walked: hop-by-hop (0), routing (43),
 fragment (44), destination options (60), mobility (135) and AH (51, RFC 4302, whose length
 is in 4-byte units). ESP (50) hides what follows and counts as non-TCP.
+
+A payload that is a tunnel (VXLAN, GENEVE, GRE, ERSPAN, IP in IP; MPLS and PPPoE under the
+link header) is unwrapped by `capture.tunnels` and the inner packet located the same way; the
+frame then also counts in `CaptureStats.tunnelled`.
 """
 
 from __future__ import annotations
@@ -16,6 +20,12 @@ import struct
 from capture.fragments import FragmentTable
 from capture.linktypes import ETHERTYPE_IPV4, ETHERTYPE_IPV6
 from capture.stats import CaptureStats
+from capture.tunnels import (
+    MAX_DEPTH,
+    TUNNEL_PROTOCOLS,
+    unwrap_ip_payload,
+    unwrap_link_payload,
+)
 
 IPPROTO_TCP = 6
 IPPROTO_HOPOPTS = 0
@@ -53,22 +63,43 @@ def locate_tcp(
     ts: float,
     stats: CaptureStats,
     fragments: FragmentTable,
+    depth: int = 0,
 ) -> TcpLocation | None:
     """Find the TCP header of a frame whose network header starts at `offset`.
 
     Returns None when the frame holds no TCP segment (yet), having counted it. A reassembled
     datagram comes back in a new buffer. IndexError/struct.error mean the frame is too
-    short; the caller counts that."""
+    short; the caller counts that. `depth`: tunnels already unwrapped."""
     if ethertype == ETHERTYPE_IPV4:
-        return _ipv4(data, offset, ts, stats, fragments)
+        return _ipv4(data, offset, ts, stats, fragments, depth)
     if ethertype == ETHERTYPE_IPV6:
-        return _ipv6(data, offset, ts, stats, fragments)
+        return _ipv6(data, offset, ts, stats, fragments, depth)
+    if depth < MAX_DEPTH and (inner := unwrap_link_payload(ethertype, data, offset)):
+        return _unwrapped(inner, data, ts, stats, fragments, depth)
     stats.non_ip[ethertype] = stats.non_ip.get(ethertype, 0) + 1
     return None
 
 
+def _unwrapped(
+    inner: tuple[str, int, int],
+    data: bytes,
+    ts: float,
+    stats: CaptureStats,
+    fragments: FragmentTable,
+    depth: int,
+) -> TcpLocation | None:
+    name, ethertype, offset = inner
+    stats.tunnelled[name] = stats.tunnelled.get(name, 0) + 1
+    return locate_tcp(ethertype, data, offset, ts, stats, fragments, depth + 1)
+
+
 def _ipv4(
-    data: bytes, offset: int, ts: float, stats: CaptureStats, fragments: FragmentTable
+    data: bytes,
+    offset: int,
+    ts: float,
+    stats: CaptureStats,
+    fragments: FragmentTable,
+    depth: int,
 ) -> TcpLocation | None:
     version_ihl, total, ident, flags_offset, ttl, proto = IPV4_HEADER.unpack_from(data, offset)
     header_len = (version_ihl & 0x0F) * 4
@@ -76,6 +107,13 @@ def _ipv4(
         stats.malformed += 1
         return None
     if proto != IPPROTO_TCP:
+        if (
+            proto in TUNNEL_PROTOCOLS
+            and depth < MAX_DEPTH
+            and not flags_offset & (IPV4_MORE_FRAGMENTS | IPV4_OFFSET_MASK)
+            and (inner := unwrap_ip_payload(proto, data, offset + header_len))
+        ):
+            return _unwrapped(inner, data, ts, stats, fragments, depth)
         stats.non_tcp[proto] = stats.non_tcp.get(proto, 0) + 1
         return None
     if offset + header_len > len(data):
@@ -105,7 +143,12 @@ def _ipv4(
 
 
 def _ipv6(
-    data: bytes, offset: int, ts: float, stats: CaptureStats, fragments: FragmentTable
+    data: bytes,
+    offset: int,
+    ts: float,
+    stats: CaptureStats,
+    fragments: FragmentTable,
+    depth: int,
 ) -> TcpLocation | None:
     if data[offset] >> 4 != 6:
         stats.malformed += 1
@@ -135,6 +178,13 @@ def _ipv6(
         next_header, position, _ = _walk_extensions(whole, next_header, 0)
         data, end = whole, len(whole)
     if next_header != IPPROTO_TCP:
+        if (
+            fragment is None
+            and next_header in TUNNEL_PROTOCOLS
+            and depth < MAX_DEPTH
+            and (inner := unwrap_ip_payload(next_header, data, position))
+        ):
+            return _unwrapped(inner, data, ts, stats, fragments, depth)
         stats.non_tcp[next_header] = stats.non_tcp.get(next_header, 0) + 1
         return None
     return addresses, hop_limit, data, position, end

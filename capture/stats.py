@@ -59,6 +59,9 @@ class CaptureStats:
     # again (re-tracking one would evict another, and so on)
     after_eviction: int = 0
     cut_by_snaplen: int = 0  # tracked frames whose TCP payload the snapshot length cut
+    # Frames found inside a tunnel (VXLAN, GENEVE, GRE, ERSPAN, IP-in-IP, MPLS, PPPoE), by
+    # tunnel; not a frame counter: each is also counted where its inner packet went.
+    tunnelled: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
     _runs: list[tuple[int, int]] = field(default_factory=list, repr=False)  # (frame, file)

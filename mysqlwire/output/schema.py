@@ -85,6 +85,7 @@ def capture_record(stats: CaptureStats) -> dict[str, object]:
             "ip_fragments": stats.ip_fragments,
             "after_eviction": stats.after_eviction,
         },
+        "tunnelled": stats.tunnelled,
         "ip_fragments_reassembled": stats.fragments_reassembled,
         "ip_fragments_given_up": stats.fragments_given_up,
         "unsupported_link_types": {str(k): v for k, v in stats.unsupported_linktype.items()},

@@ -321,6 +321,12 @@ def write_summary(out: TextIO, summary: dict[str, object], stats: CaptureStats) 
         f"TCP connection(s) on the MySQL port(s), from {format_ts(stats.first_ts)} to "
         f"{format_ts(stats.last_ts)}",
     )
+    if stats.tunnelled:
+        _line(
+            out,
+            "frames unwrapped from tunnels: "
+            + ", ".join(f"{name} {count:,}" for name, count in stats.tunnelled.items()),
+        )
     if skipped:
         _line(
             out,

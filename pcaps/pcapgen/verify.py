@@ -48,6 +48,8 @@ def wire_connections(capture: Path) -> dict[str, WireConnection]:
         "fields",
         "-E",
         "separator=|",
+        "-E",
+        "occurrence=l",  # the innermost IP header of a tunnelled frame (vxlan_overlay)
         "-Y",
         "tcp.flags.syn==1 || tcp.flags.fin==1 || tcp.flags.reset==1 || mysql.error_code",
     ]

@@ -83,6 +83,7 @@ CAPTURE_FIELDS = {
     "tcp_connections",
     "frames_in_connections",
     "skipped",
+    "tunnelled",
     "ip_fragments_reassembled",
     "ip_fragments_given_up",
     "unsupported_link_types",

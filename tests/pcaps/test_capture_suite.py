@@ -89,13 +89,16 @@ LINK_LAYERS = {
 
 
 def tcp_connections(path: Path) -> set[tuple[str, str]]:
-    """Every TCP 4-tuple in the capture, as a sorted pair of "ip:port" strings."""
+    """Every TCP 4-tuple in the capture, as a sorted pair of "ip:port" strings (inside VXLAN
+    for the one capture taken on an overlay's underlay)."""
     raw, reader = open_capture(path)
     link = LINK_LAYERS[reader.datalink()]
     seen = set()
     with raw:
         for _, frame in reader:
             ip = link(frame).data
+            if isinstance(getattr(ip, "data", None), dpkt.udp.UDP) and ip.data.dport == 4789:
+                ip = dpkt.ethernet.Ethernet(ip.data.data[8:]).data  # VXLAN (vxlan_overlay)
             if not isinstance(ip, dpkt.ip.IP | dpkt.ip6.IP6) or not isinstance(
                 ip.data, dpkt.tcp.TCP
             ):

@@ -22,13 +22,18 @@ MIDDLEBOX_SPECS = {
 
 
 @contextlib.contextmanager
-def namespaced_server(ctx: Context):
-    """The three-namespace topology with a second private mariadbd on 10.231.2.2:3306."""
+def namespaced_server(ctx: Context, *, overlay: bool = False):
+    """The three-namespace topology with a second private mariadbd on 10.231.2.2:3306 (with
+    `overlay`, on 10.232.0.3:3306, its VXLAN overlay address)."""
     config = ServerConfig(
-        workdir=ctx.workdir / "netns-server", bind_address=netns.SERVER_IP, netns=netns.SERVER_NS
+        workdir=ctx.workdir / "netns-server",
+        bind_address=netns.SERVER_OVERLAY_IP if overlay else netns.SERVER_IP,
+        netns=netns.SERVER_NS,
     )
     config.workdir.mkdir(parents=True, exist_ok=True)
     netns.setup()
+    if overlay:
+        netns.overlay_setup()
     server = Server(config)
     try:
         server.start()
@@ -41,7 +46,7 @@ def namespaced_server(ctx: Context):
 
 
 @contextlib.contextmanager
-def client_in_namespace(ctx: Context, role: str):
+def client_in_namespace(ctx: Context, role: str, server_ip: str = netns.SERVER_IP):
     """A `pcapgen.child` client in the client namespace; killed if still running at exit."""
     child = subprocess.Popen(
         [
@@ -53,7 +58,7 @@ def client_in_namespace(ctx: Context, role: str):
             "-m",
             "pcapgen.child",
             role,
-            netns.SERVER_IP,
+            server_ip,
             "3306",
         ],
         stdin=subprocess.PIPE,
@@ -151,6 +156,44 @@ def retransmission(ctx: Context) -> None:
         close="clean_quit",
         closed_by="client",
         findings=("retransmissions",),
+    )
+
+
+@scenario(
+    server="own",
+    interface=netns.CLIENT_IF,
+    netns=netns.CLIENT_NS,
+    capture_filter=f"udp port {netns.VXLAN_PORT}",
+    starts_capture=True,
+)
+def vxlan_overlay(ctx: Context) -> None:
+    """In the three-namespace topology (see middlebox_rst), client and server talk over a
+    VXLAN overlay the kernel encapsulates (VNI 42, UDP 4789; client 10.232.0.2, server
+    10.232.0.3), as on a Kubernetes or cloud overlay network. PyMySQL connects to the server's
+    overlay address, runs SELECT 1, then a 20-row query, and quits. Captured on the client's
+    underlay interface with the filter 'udp port 4789': every MySQL segment is inside VXLAN,
+    none is on the wire as plain TCP."""
+    with namespaced_server(ctx, overlay=True) as server:
+        log_offset = server.error_log_offset()
+        ctx.start_capture()
+        with client_in_namespace(ctx, "query_after_go", netns.SERVER_OVERLAY_IP) as child:
+            connected = json.loads(child.stdout.readline())
+            child.stdin.write("go\n")
+            child.stdin.flush()
+            done = json.loads(child.stdout.readline())
+            child.wait(timeout=30)
+        time.sleep(0.3)
+        ctx.stop_capture()
+        ctx.outputs[""].error_log = server.error_log_since(log_offset)
+    ctx.expect(
+        client=connected["client"],
+        thread_id=connected["thread_id"],
+        user=APP[0],
+        database=DATABASE,
+        client_library=connected["library"],
+        client_reported=done["reported"],
+        close="clean_quit",
+        closed_by="client",
     )
 
 
