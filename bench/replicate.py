@@ -8,6 +8,12 @@ loopback addresses become 10.x.y.1), adds k*7 to the client port (mod the epheme
 starts `k * spread / copies` seconds later, so several copies run at once, as busy clients
 would. IPv4 and TCP checksums are recomputed, so tshark reads the result as a clean capture.
 The source must be Ethernet/IPv4 (pcaps/busy_mix.pcap is).
+
+`--closed-only` leaves out the connections the source never closes (no FIN or RST): every
+copy of busy_mix.pcap otherwise adds one connection open until the end, so a capture with
+more copies ends with more open connections, and needs more memory for them. Without them,
+captures of any size hold the same number of connections at once (for the memory figures in
+docs/performance.md).
 """
 
 from __future__ import annotations
@@ -70,6 +76,18 @@ def load(path: Path) -> list[Template]:
         return [Template(ts, buf, len(buf)) for ts, buf in reader]
 
 
+def connection_of(template: Template) -> frozenset[bytes]:
+    ends = (bytes(template.ip_head[12:16]) + bytes(template.tcp[0:2]),
+            bytes(template.ip_head[16:20]) + bytes(template.tcp[2:4]))  # fmt: skip
+    return frozenset(ends)
+
+
+def closed_only(templates: list[Template]) -> list[Template]:
+    """The frames of the connections that end (a FIN or an RST) within the source."""
+    closed = {connection_of(t) for t in templates if t.tcp[13] & 0x05}
+    return [t for t in templates if connection_of(t) in closed]
+
+
 def copies(templates: list[Template], count: int, spread: float) -> Iterator[tuple[float, bytes]]:
     start = templates[0].ts
 
@@ -89,8 +107,15 @@ def main() -> None:
     parser.add_argument(
         "--spread", type=float, default=60.0, help="seconds over which the copies start"
     )
+    parser.add_argument(
+        "--closed-only",
+        action="store_true",
+        help="leave out the connections the source never closes",
+    )
     args = parser.parse_args()
     templates = load(args.source)
+    if args.closed_only:
+        templates = closed_only(templates)
     base = 1_700_000_000.0
     with args.output.open("wb") as handle:
         writer = dpkt.pcap.Writer(handle, snaplen=262144, nano=False)
