@@ -128,7 +128,7 @@ class LiveSummary(SummaryBuilder):
 
     def add(self, report: ConnectionReport) -> None:
         SummaryBuilder.add(self, report)
-        tally = self.clients.get(report.client_ip)
+        tally = self.clients.get(report.real_client_ip)
         if isinstance(tally, BoundedClientTally) and len(tally.spans) > SPANS_KEPT:
             tally.peak_floor = tally.max_open()
             del tally.spans[: SPANS_KEPT // 2]

@@ -229,10 +229,8 @@ def _distance(record: ErrorLogRecord, report: ConnectionReport) -> float:
 
 
 def _same_client(record: ErrorLogRecord, report: ConnectionReport) -> bool:
-    if (
-        record.host not in (None, CONNECTING_HOST)
-        and record.host != report.client_ip
-        and record.real_ip != report.client_ip
+    if record.host not in (None, CONNECTING_HOST) and not (
+        {record.host, record.real_ip} & ({report.client_ip, report.proxied_client_ip} - {None})
     ):
         return False  # a host name the capture cannot resolve never matches by address
     if (
@@ -259,7 +257,8 @@ def _contradicts(record: ErrorLogRecord, report: ConnectionReport) -> bool:
     ):
         return True
     logged = [a for a in map(_address, (record.host, record.real_ip)) if a is not None]
-    return bool(logged) and _address(report.client_ip) not in logged
+    captured = {_address(report.client_ip), _address(report.proxied_client_ip)}
+    return bool(logged) and not captured & set(logged)
 
 
 def _address(host: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -143,6 +143,12 @@ DESCRIBERS: dict[type, Describer] = {
     ),
     ev.IncompletePacket: lambda e: ("INCOMPLETE", f"{e.received} of {e.expected} bytes"),
     ev.NotMySQL: lambda e: ("NOT MYSQL", f"{e.protocol}: {e.reason}"),
+    ev.ProxyHeader: lambda e: (
+        "proxy_header",
+        f"v{e.version} {e.command}"
+        + (f" client {e.source} to {e.destination}" if e.source else "")
+        + f", {e.size} bytes",
+    ),
 }
 
 

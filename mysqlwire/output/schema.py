@@ -53,6 +53,7 @@ def connection_record(report: ConnectionReport) -> dict[str, object]:
         "error_log": report.error_log,
         "finding_counts": report.finding_counts,
         "tcp_attempt": report.tcp_attempt,
+        "proxied_client": report.proxied_client,
     }
 
 

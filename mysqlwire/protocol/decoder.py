@@ -54,6 +54,7 @@ from mysqlwire.protocol.events import (
 from mysqlwire.protocol.exchange import Exchange
 from mysqlwire.protocol.framing import DEFAULT_RETAIN_LIMIT, LogicalPacket, PacketFramer
 from mysqlwire.protocol.phases import Phase, Transport
+from mysqlwire.protocol.proxy_header import ProxyHeaderFields
 from mysqlwire.protocol.statements import StatementTable
 from mysqlwire.protocol.tls import (
     ALERT,
@@ -128,6 +129,7 @@ class MySQLDecoder:
         "opaque_bytes",
         "pending",
         "phase",
+        "proxy_header",
         "quit_sent",
         "replies",
         "retain_limit",
@@ -207,6 +209,7 @@ class MySQLDecoder:
         self.first_bytes: list[bytes | None] = [None, None]
         self.held: list[list[tuple[bytes, int, float]]] = [[], []]
         self.awaiting_login = False
+        self.proxy_header: ProxyHeaderFields | None = None  # a balancer's, before the login
         self.announced_mid_stream = False
         self.x_protocol_hints = 0
         self.decoded_packets = [0, 0]

@@ -269,6 +269,18 @@ class TlsRecord(Event):
 
 
 @dataclass(slots=True, kw_only=True)
+class ProxyHeader(Event):
+    """A PROXY protocol header before the login: a load balancer relaying `source`, the real
+    client, whose address the server uses in place of the TCP peer's (proxy_header.py)."""
+
+    version: int  # 1 (text) or 2 (binary)
+    command: str  # "PROXY", "LOCAL" (the balancer's own connection), "UNKNOWN"
+    source: str | None  # "ip:port" of the real client
+    destination: str | None  # "ip:port" the client connected to, at the balancer
+    size: int  # header bytes
+
+
+@dataclass(slots=True, kw_only=True)
 class TlsDetected(Event):
     """TLS records where the SSLRequest that starts them was not captured (a capture that
     began mid-stream, or after a gap): the connection is encrypted from here on."""

@@ -9,6 +9,8 @@ A direction whose transport is UNSYNCED has no known packet boundary; its bytes 
   the connection open; otherwise the capture began mid-stream.
 * After the greeting the client's first bytes are checked for another protocol (a TLS
   ClientHello or an HTTP request instead of a login) before they are framed.
+* A load balancer's PROXY protocol header, the client's first bytes before or after the
+  greeting, is taken off the stream (`ProxyHeader`) and the login read after it.
 * Mid-stream and after a capture gap, a client chunk must start with a command (or, under the
   compressed protocol, tile as compressed packets) and a server chunk with the reply the oldest
   command awaits: TCP segments usually begin where a write began. TLS records are adopted
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mysqlwire.protocol import exchange, midstream
+from mysqlwire.protocol import exchange, midstream, proxy_header
 from mysqlwire.protocol.constants import (
     CLIENT,
     CLIENT_MULTI_RESULTS,
@@ -38,6 +40,7 @@ from mysqlwire.protocol.events import (
     CompressionStarted,
     MidStreamStart,
     NotMySQL,
+    ProxyHeader,
     Resynchronised,
     TlsDetected,
     Undecodable,
@@ -80,6 +83,13 @@ def feed_unsynced(conn: MySQLDecoder, side: int, data: bytes, frame: int, ts: fl
 
 
 def _before_greeting(conn: MySQLDecoder, side: int, data: bytes, frame: int, ts: float) -> None:
+    if side == CLIENT and conn.proxy_header is None:
+        held = _hold(conn, CLIENT, data, frame, ts)
+        # The header, or (when the capture saw the SYN, so this is the stream's start) the
+        # start of one: a login waits for the greeting anyway.
+        if _take_proxy_header(conn, held) and (conn.start_seen or conn.proxy_header):
+            return
+        conn.held[CLIENT].pop()  # not a header: the client spoke first, as below
     if side == SERVER:
         verdict = midstream.greeting_verdict(_hold(conn, side, data, frame, ts))
         if verdict is None:
@@ -112,6 +122,10 @@ def _first_login_bytes(conn: MySQLDecoder, data: bytes, frame: int, ts: float) -
     """The client's first bytes after the greeting: a login (or SSLRequest), unless another
     protocol's client (TLS without SSLRequest, HTTP) reached the MySQL server."""
     held = _hold(conn, CLIENT, data, frame, ts)
+    if conn.proxy_header is None and _take_proxy_header(conn, held):
+        if not conn.held[CLIENT] or conn.proxy_header is None:
+            return  # (the start of) a header, nothing after it yet
+        held = b"".join(piece for piece, _f, _t in conn.held[CLIENT])
     if len(held) < HEADER_SIZE + 1:
         return
     conn.awaiting_login = False
@@ -132,6 +146,42 @@ def _first_login_bytes(conn: MySQLDecoder, data: bytes, frame: int, ts: float) -
         return
     conn.transport[CLIENT] = Transport.PLAIN
     _release(conn, CLIENT)
+
+
+def _take_proxy_header(conn: MySQLDecoder, held: bytes) -> bool:
+    """True when the client's held bytes are a PROXY header (then taken off them and
+    announced) or could still become one (then left held). False: not a header."""
+    fields = proxy_header.parse(held)
+    if fields is None:
+        return False
+    if fields == proxy_header.NEED_MORE:
+        return True
+    assert isinstance(fields, proxy_header.ProxyHeaderFields)
+    pieces = conn.held[CLIENT]
+    _, frame, ts = pieces[0]
+    conn.proxy_header = fields
+    conn.emit(
+        ProxyHeader(
+            side=CLIENT,
+            frame=frame,
+            ts=ts,
+            version=fields.version,
+            command=fields.command,
+            source=fields.source,
+            destination=fields.destination,
+            size=fields.size,
+        )
+    )
+    # Keep what follows the header, with the frame each remaining piece came in.
+    skip, rest = fields.size, []
+    for piece, frame, ts in pieces:
+        if skip >= len(piece):
+            skip -= len(piece)
+            continue
+        rest.append((piece[skip:], frame, ts))
+        skip = 0
+    conn.held[CLIENT] = rest
+    return True
 
 
 def _hold(conn: MySQLDecoder, side: int, data: bytes, frame: int, ts: float) -> bytes:

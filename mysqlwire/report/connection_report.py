@@ -82,6 +82,10 @@ class ConnectionReport:
     first_frame: int = 0
     last_frame: int = 0
     not_mysql: str | None = None  # the protocol it looks like instead, when not MySQL
+    # the real client a load balancer's PROXY header named ("ip:port"; the TCP peer is the
+    # balancer), and its address alone
+    proxied_client: str | None = None
+    proxied_client_ip: str | None = None
     tcp_attempt: str | None = None  # never got past the TCP handshake: which way (attempts.py)
     error_log: list[dict[str, object]] | None = None  # server log lines about it (--error-log)
     finding_counts: dict[str, int] = field(default_factory=dict)  # by kind, beyond the list cap
@@ -91,6 +95,12 @@ class ConnectionReport:
     @property
     def duration(self) -> float:
         return max(0.0, self.end - self.start)
+
+    @property
+    def real_client_ip(self) -> str:
+        """The client's address as the server knows it (and counts and logs it): the one a
+        PROXY header named, else the TCP peer's."""
+        return self.proxied_client_ip or self.client_ip
 
     @property
     def main_finding(self) -> Finding | None:
@@ -103,6 +113,11 @@ def _packet_name(event: ev.LargePacket) -> str:
         name = command_name(event.first_byte) if event.first_byte is not None else "packet"
         return f"client {name}"
     return "server packet"
+
+
+def _address_of(endpoint: str) -> str:
+    """The address of "ip:port" or "[ipv6]:port"."""
+    return endpoint.rsplit(":", 1)[0].strip("[]")
 
 
 def _rank(severity: str) -> int:
@@ -134,6 +149,7 @@ class ConnectionRecorder:
         "not_mysql",
         "packet_refusal",
         "program_name",
+        "proxy",
         "quit_frame",
         "quit_ts",
         "server_version",
@@ -179,6 +195,7 @@ class ConnectionRecorder:
         self.quit_ts: float | None = None
         self.not_mysql: ev.NotMySQL | None = None
         self.largest_client_packet = 0
+        self.proxy: ev.ProxyHeader | None = None
         # the client's first packet cut short: the size it announced explains a 1153 refusal
         self.first_client_cut: ev.IncompletePacket | None = None
         self.packet_refusal: ev.Err | None = None
@@ -442,6 +459,20 @@ class ConnectionRecorder:
     def _not_mysql(self, event: ev.NotMySQL) -> None:
         self.not_mysql = event
 
+    def _proxy_header(self, event: ev.ProxyHeader) -> None:
+        self.proxy = event
+        header = f"PROXY protocol v{event.version} header"
+        if event.source is not None:
+            detail = (
+                f"{header}: a load balancer relays the client {event.source} (the address the "
+                "server sees, counts and logs)"
+            )
+        elif event.command == "LOCAL":
+            detail = f"{header} LOCAL: the load balancer's own connection (a health check)"
+        else:
+            detail = f"{header} UNKNOWN: the load balancer did not know the client's address"
+        self.add(finding("proxy_header", event.frame, event.ts, detail))
+
     # --- the end ------------------------------------------------------------------------
 
     def finish(self, facts: TcpFacts) -> ConnectionReport:
@@ -471,6 +502,7 @@ class ConnectionRecorder:
         # A connection that never completed the TCP handshake never reached the server
         # process: it cannot move the server's abort counters.
         counter = None if attempt else server_counter(verdict.close, self.authenticated)
+        proxy = self.proxy
         return ConnectionReport(
             conn_id=facts.conn_id,
             client=str(facts.client),
@@ -509,6 +541,8 @@ class ConnectionRecorder:
             first_frame=facts.first_frame,
             last_frame=facts.last_frame,
             not_mysql=self.not_mysql.protocol if self.not_mysql else None,
+            proxied_client=proxy.source if proxy else None,
+            proxied_client_ip=_address_of(proxy.source) if proxy and proxy.source else None,
             tcp_attempt=attempt,
             finding_counts=dict(self.finding_counts),
             released_at=facts.released_at,
@@ -653,6 +687,7 @@ HANDLERS: dict[type[ev.Event], Callable[[ConnectionRecorder, Any], None]] = {
     ev.TlsVersion: ConnectionRecorder._tls_version,
     ev.TlsAlert: ConnectionRecorder._tls_alert,
     ev.NotMySQL: ConnectionRecorder._not_mysql,
+    ev.ProxyHeader: ConnectionRecorder._proxy_header,
 }
 
 __all__ = ["ConnectionRecorder", "ConnectionReport"]

@@ -55,6 +55,7 @@ FINDING_KINDS: dict[str, tuple[str, str]] = {
     "connection_refused": ("error", "the SYN was answered by an RST: nothing listening"),
     "middlebox_rst": ("error", "an RST that neither endpoint sent"),
     "payload_capped": ("info", "a packet larger than the decode limit: only its start decoded"),
+    "proxy_header": ("info", "a load balancer's PROXY protocol header named the real client"),
 }
 
 

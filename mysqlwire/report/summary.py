@@ -99,12 +99,13 @@ class SummaryBuilder:
         if report.tcp_attempt is not None:  # not a MySQL client's doing: no client tally
             self.attempts.add(report)
             return
-        tally = self.clients.get(report.client_ip)
+        client = report.real_client_ip
+        tally = self.clients.get(client)
         if tally is None:
             if len(self.clients) >= MAX_CLIENTS:
                 self.clients_not_tallied += 1
                 return
-            tally = self.clients[report.client_ip] = self.tally_factory()
+            tally = self.clients[client] = self.tally_factory()
         tally.connections += 1
         tally.add_span(report.start, report.end)
         if report.close == "clean_quit":

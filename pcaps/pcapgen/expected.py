@@ -42,6 +42,7 @@ FINDING_KINDS = (
     "rst_after_quit",
     "connection_refused",
     "middlebox_rst",
+    "proxy_header",
 )
 
 

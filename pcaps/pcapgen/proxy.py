@@ -71,3 +71,71 @@ class SequenceCorruptingProxy:
                     return
         with contextlib.suppress(OSError):
             client.shutdown(socket.SHUT_WR)
+
+
+class ProxyProtocolRelay:
+    """A load balancer in front of the server, the way HAProxy's `send-proxy` works: for
+    each client it accepts on `listen_port`, it connects to the server, sends a PROXY
+    protocol header first (version 1 text or version 2 binary), then relays both ways.
+
+    The header names the client as `claimed_clients[i]` (the i-th connection), not as the
+    loopback address it really has: a balancer's clients are elsewhere, and a distinct
+    address shows which one the server and the analyzer take as the client's."""
+
+    def __init__(
+        self,
+        claimed_clients: list[tuple[str, int]],
+        listen_port: int = 3309,
+        server: tuple[str, int] = ("127.0.0.1", 3306),
+    ):
+        self.server = server
+        self.claimed = list(claimed_clients)
+        self.listener = socket.create_server(("127.0.0.1", listen_port))
+        self.port = listen_port
+        self.server_legs: list[str] = []  # the relay's own address toward the server, each
+        self._threads: list[threading.Thread] = []
+
+    def connect(self, version: int) -> None:
+        """Serve the next client with a header of `version` (call before the client connects)."""
+        thread = threading.Thread(target=self._serve_one, args=(version,), daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def close(self, timeout: float = 10) -> None:
+        for thread in self._threads:
+            thread.join(timeout)
+        self.listener.close()
+
+    def _serve_one(self, version: int) -> None:
+        client, _ = self.listener.accept()
+        upstream = socket.create_connection(self.server)
+        host, port = upstream.getsockname()[:2]
+        self.server_legs.append(f"{host}:{port}")
+        claimed_ip, claimed_port = self.claimed[len(self.server_legs) - 1]
+        upstream.sendall(self._header(version, claimed_ip, claimed_port))
+        up = threading.Thread(target=_pipe, args=(client, upstream))
+        up.start()
+        _pipe(upstream, client)
+        up.join()
+        client.close()
+        upstream.close()
+
+    def _header(self, version: int, ip: str, port: int) -> bytes:
+        server_ip, server_port = self.server
+        if version == 1:
+            return f"PROXY TCP4 {ip} {server_ip} {port} {server_port}\r\n".encode()
+        body = socket.inet_aton(ip) + socket.inet_aton(server_ip)
+        body += port.to_bytes(2, "big") + server_port.to_bytes(2, "big")
+        signature = b"\r\n\r\n\x00\r\nQUIT\n"
+        return signature + b"\x21\x11" + len(body).to_bytes(2, "big") + body
+
+
+def _pipe(source: socket.socket, target: socket.socket) -> None:
+    """Relay until `source` closes, then pass its FIN (or reset) on."""
+    try:
+        while data := source.recv(65536):
+            target.sendall(data)
+    except OSError:
+        pass
+    with contextlib.suppress(OSError):
+        target.shutdown(socket.SHUT_WR)

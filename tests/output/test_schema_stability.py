@@ -54,6 +54,7 @@ CONNECTION_FIELDS = {
     "error_log",
     "finding_counts",
     "tcp_attempt",
+    "proxied_client",
 }
 FINDING_FIELDS = {"kind", "severity", "frame", "ts", "detail"}
 SUMMARY_FIELDS = {

@@ -28,7 +28,8 @@ class DecodedConnection:
 class _Sink:
     def __init__(self, connection, out: list[DecodedConnection], detail: bool) -> None:
         facts = connection.facts
-        decoder = MySQLDecoder(detail=detail, start_seen=facts.syn is not None)
+        # as the pipeline decides it: the SYN opened it (facts.syn is not recorded yet)
+        decoder = MySQLDecoder(detail=detail, start_seen=facts.role_source == "syn")
         self.decoded = DecodedConnection(facts, decoder)
         out.append(self.decoded)
 

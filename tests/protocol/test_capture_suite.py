@@ -27,6 +27,7 @@ from mysqlwire.protocol.events import (
     MalformedPacket,
     MidStreamStart,
     PacketEvent,
+    ProxyHeader,
     Resynchronised,
     Row,
     SequenceError,
@@ -150,6 +151,7 @@ FINDINGS = {
     "capture_gap": lambda c: bool(c.of(StreamGap)),
     "mysql_error": lambda c: bool(c.of(Err)),
     "oversize_packet": lambda c: any(e.code == 1153 for e in c.of(Err)),
+    "proxy_header": lambda c: bool(c.of(ProxyHeader)),
 }
 # TCP facts, for the capture layer and the reporter: the decoder has no say in them.
 TCP_FINDINGS = {"retransmissions", "rst_after_quit", "connection_refused", "middlebox_rst"}
@@ -164,7 +166,14 @@ def test_protocol_findings_of_the_scenario_are_visible(name, connection):
         assert FINDINGS[finding](decoded_connection), finding
     unexpected = {
         finding
-        for finding in ("split_packet", "sequence_error", "tls", "compressed", "mid_stream_start")
+        for finding in (
+            "split_packet",
+            "sequence_error",
+            "tls",
+            "compressed",
+            "mid_stream_start",
+            "proxy_header",
+        )
         if finding not in connection["findings"] and FINDINGS[finding](decoded_connection)
     }
     assert unexpected == set()

@@ -9,8 +9,8 @@ import sys
 import time
 
 from .. import netns
-from ..clients import describe, open_pymysql
-from ..proxy import MARKER, SequenceCorruptingProxy
+from ..clients import close_without_quit, describe, open_pymysql
+from ..proxy import MARKER, ProxyProtocolRelay, SequenceCorruptingProxy
 from ..scenario import Context, scenario
 from ..server import APP, DATABASE, Server, ServerConfig
 from ..tcpdump import CaptureSpec
@@ -195,6 +195,60 @@ def vxlan_overlay(ctx: Context) -> None:
         close="clean_quit",
         closed_by="client",
     )
+
+
+PROXIED_CLIENTS = [("192.0.2.10", 40001), ("192.0.2.11", 40002)]
+
+
+@scenario()
+def proxy_protocol(ctx: Context) -> None:
+    """A load balancer in front of MariaDB, which trusts its PROXY protocol headers
+    (SET GLOBAL proxy_protocol_networks = '127.0.0.0/8' for this scenario only). A relay on
+    127.0.0.1:3309 opens a connection to the server for each client and sends a PROXY header
+    first, as HAProxy's send-proxy does, before relaying: version 1 (text) naming the client
+    192.0.2.10:40001, then version 2 (binary) naming 192.0.2.11:40002. PyMySQL connects
+    through it twice: the first connection runs a query and quits; the second runs a query
+    and closes its socket without COM_QUIT, and the server logs the aborted connection with
+    host 192.0.2.11 and real ip 127.0.0.1 (the relay). MariaDB sends its greeting at once
+    and reads the header as the client's first bytes. Captured on the server's side of the
+    relay (port 3306): the TCP peer of both connections is the relay."""
+    server = ctx.server
+    assert server is not None
+    server.set_global(proxy_protocol_networks="127.0.0.0/8")
+    relay = ProxyProtocolRelay(PROXIED_CLIENTS)
+    try:
+        opened = []
+        for version in (1, 2):
+            relay.connect(version)
+            connection = open_pymysql(port=relay.port)
+            cursor = connection.handle.cursor()
+            cursor.execute("SELECT id, name FROM items LIMIT 5")
+            cursor.fetchall()
+            if version == 1:
+                connection.handle.close()
+            else:
+                close_without_quit(connection)
+            opened.append(connection)
+        time.sleep(0.5)
+    finally:
+        relay.close()
+        server.set_global(proxy_protocol_networks="")
+    for connection, leg, (ip, port), close, closed_by in zip(
+        opened,
+        relay.server_legs,
+        PROXIED_CLIENTS,
+        ("clean_quit", "client_fin_no_quit"),
+        ("client", "client"),
+        strict=True,
+    ):
+        ctx.expect(
+            connection,
+            client=leg,
+            close=close,
+            closed_by=closed_by,
+            findings=("proxy_header",),
+            note=f"PROXY header from the relay {leg}: the client is {ip}:{port}",
+        )
 
 
 @scenario(snaplen=128)
