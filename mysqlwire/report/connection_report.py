@@ -83,9 +83,8 @@ class ConnectionReport:
     last_frame: int = 0
     not_mysql: str | None = None  # the protocol it looks like instead, when not MySQL
     # the real client a load balancer's PROXY header named ("ip:port"; the TCP peer is the
-    # balancer), and its address alone
+    # balancer)
     proxied_client: str | None = None
-    proxied_client_ip: str | None = None
     tcp_attempt: str | None = None  # never got past the TCP handshake: which way (attempts.py)
     error_log: list[dict[str, object]] | None = None  # server log lines about it (--error-log)
     finding_counts: dict[str, int] = field(default_factory=dict)  # by kind, beyond the list cap
@@ -95,6 +94,10 @@ class ConnectionReport:
     @property
     def duration(self) -> float:
         return max(0.0, self.end - self.start)
+
+    @property
+    def proxied_client_ip(self) -> str | None:
+        return _address_of(self.proxied_client) if self.proxied_client else None
 
     @property
     def real_client_ip(self) -> str:
@@ -502,7 +505,6 @@ class ConnectionRecorder:
         # A connection that never completed the TCP handshake never reached the server
         # process: it cannot move the server's abort counters.
         counter = None if attempt else server_counter(verdict.close, self.authenticated)
-        proxy = self.proxy
         return ConnectionReport(
             conn_id=facts.conn_id,
             client=str(facts.client),
@@ -541,8 +543,7 @@ class ConnectionRecorder:
             first_frame=facts.first_frame,
             last_frame=facts.last_frame,
             not_mysql=self.not_mysql.protocol if self.not_mysql else None,
-            proxied_client=proxy.source if proxy else None,
-            proxied_client_ip=_address_of(proxy.source) if proxy and proxy.source else None,
+            proxied_client=self.proxy.source if self.proxy else None,
             tcp_attempt=attempt,
             finding_counts=dict(self.finding_counts),
             released_at=facts.released_at,
