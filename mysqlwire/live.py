@@ -303,7 +303,7 @@ def identity(report: ConnectionReport) -> str:
     user = report.user or ("?" if report.tls or report.mid_stream else "-")
     if report.database:
         user += f"@{report.database}"
-    return f"{report.client} > {report.server}  thread {thread}  user {user}"
+    return f"{report.client_label} > {report.server}  thread {thread}  user {user}"
 
 
 def problem_text(report: ConnectionReport) -> str:

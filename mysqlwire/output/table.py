@@ -79,7 +79,7 @@ def _connections_table(reports: list[ConnectionReport], numbers: dict[int, int])
         rows.append(
             [
                 numbers[id(report)],
-                report.client,
+                report.client_label,
                 report.thread_id if report.thread_id is not None else "-",
                 _user_db(report),
                 _duration(report.duration),
@@ -97,15 +97,20 @@ def _connections_table(reports: list[ConnectionReport], numbers: dict[int, int])
         for i, header in enumerate(headers)
     ]
     spare = WIDTH - sum(widths[:-1]) - 2 * (len(headers) - 1)
-    client_width = widths[1] - max(0, MIN_FINDING_WIDTH - spare)
-    finding_width = max(MIN_FINDING_WIDTH, spare)
+    client_width = max(MIN_CLIENT_WIDTH, widths[1] - max(0, MIN_FINDING_WIDTH - spare))
+    # Wrapped client cells ("<client> via <balancer>") may need less than that: the finding
+    # column gets what they leave.
+    wrapped = max(
+        len(headers[1]) + 2,
+        *(len(line) for row in rows for line in textwrap.wrap(str(row[1]), client_width)),
+    )
+    finding_width = max(MIN_FINDING_WIDTH, spare + widths[1] - wrapped)
     return tabulate(
         rows,
         headers=headers,
         tablefmt="simple",
         disable_numparse=True,
-        maxcolwidths=[None, max(MIN_CLIENT_WIDTH, client_width), None, 12, None, None, None,
-                      finding_width],
+        maxcolwidths=[None, client_width, None, 12, None, None, None, finding_width],
     )  # fmt: skip
 
 
@@ -193,7 +198,7 @@ def _write_findings(out: TextIO, reports: list[ConnectionReport], numbers: dict[
 
 def _who(report: ConnectionReport) -> str:
     thread = f" thread {report.thread_id}" if report.thread_id is not None else ""
-    return f"{report.client} -> {report.server}{thread}"
+    return f"{report.client_label} -> {report.server}{thread}"
 
 
 def _context(report: ConnectionReport) -> str:

@@ -100,6 +100,14 @@ class ConnectionReport:
         return _address_of(self.proxied_client) if self.proxied_client else None
 
     @property
+    def client_label(self) -> str:
+        """The client for a reader: through a load balancer, the client its header named
+        and then the balancer, the TCP peer."""
+        if self.proxied_client:
+            return f"{self.proxied_client} via {self.client}"
+        return self.client
+
+    @property
     def real_client_ip(self) -> str:
         """The client's address as the server knows it (and counts and logs it): the one a
         PROXY header named, else the TCP peer's."""

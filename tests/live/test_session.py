@@ -459,6 +459,16 @@ def test_filters_compile_for_raw_and_cooked_sockets_with_the_loopback_prefix():
     assert prefixed[5:] == raw and prefixed[3] == (0x15, 0, 1, 1)
 
 
+def test_a_connection_through_a_load_balancer_names_the_client_its_header_carried():
+    capture = Path(__file__).resolve().parents[2] / "pcaps" / "proxy_protocol.pcap"
+    _, output = run_session(list(open_frames([capture], CaptureStats())))
+    lines = [line for line in output.splitlines() if " > 127.0.0.1:3306" in line]
+    assert len(lines) == 2
+    assert "192.0.2.10:40001 via 127.0.0.1:" in lines[0]
+    assert "192.0.2.11:40002 via 127.0.0.1:" in lines[1]
+    assert "client_fin_no_quit" in lines[1]
+
+
 def test_verdict_line_shows_unknown_identity_plainly():
     line = verdict_line(_report(conn_id=1, start=START, end=START + 12.5))
     assert "thread -  user -" in line and "12s" in line
