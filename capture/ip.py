@@ -22,6 +22,7 @@ from capture.linktypes import ETHERTYPE_IPV4, ETHERTYPE_IPV6
 from capture.stats import CaptureStats
 from capture.tunnels import (
     MAX_DEPTH,
+    REASSEMBLED_TUNNELS,
     TUNNEL_PROTOCOLS,
     unwrap_ip_payload,
     unwrap_link_payload,
@@ -103,17 +104,12 @@ def _ipv4(
 ) -> TcpLocation | None:
     version_ihl, total, ident, flags_offset, ttl, proto = IPV4_HEADER.unpack_from(data, offset)
     header_len = (version_ihl & 0x0F) * 4
+    fragmented = flags_offset & (IPV4_MORE_FRAGMENTS | IPV4_OFFSET_MASK)
     if version_ihl >> 4 != 4 or header_len < 20 or (total and total < header_len):
         stats.malformed += 1
         return None
-    if proto != IPPROTO_TCP:
-        if (
-            proto in TUNNEL_PROTOCOLS
-            and depth < MAX_DEPTH
-            and not flags_offset & (IPV4_MORE_FRAGMENTS | IPV4_OFFSET_MASK)
-            and (inner := unwrap_ip_payload(proto, data, offset + header_len))
-        ):
-            return _unwrapped(inner, data, ts, stats, fragments, depth)
+    tunnel = proto in TUNNEL_PROTOCOLS and depth < MAX_DEPTH
+    if proto != IPPROTO_TCP and not (tunnel and (proto in REASSEMBLED_TUNNELS or not fragmented)):
         stats.non_tcp[proto] = stats.non_tcp.get(proto, 0) + 1
         return None
     if offset + header_len > len(data):
@@ -122,7 +118,9 @@ def _ipv4(
     # A zero total length is what TCP segmentation offload leaves in captures of sent
     # packets: the frame's own length is the only length there is.
     end = offset + total if total else len(data)
-    if not flags_offset & (IPV4_MORE_FRAGMENTS | IPV4_OFFSET_MASK):
+    if not fragmented:
+        if tunnel:
+            return _tunnel(proto, data, offset + header_len, ts, stats, fragments, depth)
         return addresses, ttl, data, offset + header_len, end
     stats.ip_fragments += 1
     if end > len(data):  # a fragment cut by the snapshot length cannot be rebuilt
@@ -139,7 +137,27 @@ def _ipv4(
         return None
     stats.ip_fragments -= 1  # the completing frame is counted where the datagram goes
     stats.fragments_reassembled += 1
+    if tunnel:  # a tunnel packet the outer network fragmented
+        return _tunnel(proto, whole, 0, ts, stats, fragments, depth)
     return addresses, ttl, whole, 0, len(whole)
+
+
+def _tunnel(
+    protocol: int,
+    data: bytes,
+    offset: int,
+    ts: float,
+    stats: CaptureStats,
+    fragments: FragmentTable,
+    depth: int,
+) -> TcpLocation | None:
+    """The packet inside an IP payload of a tunnel protocol, or the frame counted as
+    non-TCP when the payload is not a tunnel we read."""
+    inner = unwrap_ip_payload(protocol, data, offset)
+    if inner is None:
+        stats.non_tcp[protocol] = stats.non_tcp.get(protocol, 0) + 1
+        return None
+    return _unwrapped(inner, data, ts, stats, fragments, depth)
 
 
 def _ipv6(
@@ -163,7 +181,8 @@ def _ipv6(
     next_header, position, fragment = _walk_extensions(data, next_header, position)
     if fragment is not None:
         fragment_offset, more, ident = fragment
-        if next_header != IPPROTO_TCP and fragment_offset == 0:
+        tunnel = next_header in REASSEMBLED_TUNNELS and depth < MAX_DEPTH
+        if next_header != IPPROTO_TCP and not tunnel and fragment_offset == 0:
             stats.non_tcp[next_header] = stats.non_tcp.get(next_header, 0) + 1
             return None
         stats.ip_fragments += 1
@@ -178,13 +197,8 @@ def _ipv6(
         next_header, position, _ = _walk_extensions(whole, next_header, 0)
         data, end = whole, len(whole)
     if next_header != IPPROTO_TCP:
-        if (
-            fragment is None
-            and next_header in TUNNEL_PROTOCOLS
-            and depth < MAX_DEPTH
-            and (inner := unwrap_ip_payload(next_header, data, position))
-        ):
-            return _unwrapped(inner, data, ts, stats, fragments, depth)
+        if next_header in TUNNEL_PROTOCOLS and depth < MAX_DEPTH:
+            return _tunnel(next_header, data, position, ts, stats, fragments, depth)
         stats.non_tcp[next_header] = stats.non_tcp.get(next_header, 0) + 1
         return None
     return addresses, hop_limit, data, position, end

@@ -44,7 +44,7 @@ class CaptureStats:
     other_shard: int = 0  # frames of connections another process tracks (--jobs)
     too_short: int = 0  # frames too short to hold the headers they announce
     malformed: int = 0  # headers that contradict themselves (IHL < 5, TCP offset < 5...)
-    ip_fragments: int = 0  # frames carrying an IPv4 or IPv6 fragment of a TCP datagram
+    ip_fragments: int = 0  # frames carrying an IPv4 or IPv6 fragment of a TCP or tunnel datagram
     connection_frames: int = 0  # frames of released connections (summed at release)
     # Fragment reassembly (frames counted in `ip_fragments`, datagrams here).
     fragments_reassembled: int = 0  # datagrams rebuilt from fragments and tracked

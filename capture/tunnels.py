@@ -2,7 +2,7 @@
 
 A capture taken where mirrored traffic arrives holds the MySQL conversation wrapped in a
 tunnel: AWS VPC Traffic Mirroring and most overlays send it in VXLAN (UDP 4789, or 8472, the
-Linux and flannel default), Google Cloud Packet Mirroring and AWS Gateway Load Balancer in
+Linux and flannel default), AWS Gateway Load Balancer and other cloud appliances in
 GENEVE (UDP 6081), Cisco and Arista remote SPAN in ERSPAN (GRE types II and III), others in
 plain GRE or IP in IP. Between routers the frames may carry MPLS labels, and on DSL links
 PPPoE sits between Ethernet and IP. Unwrapped, these frames would count as UDP or as "not
@@ -30,6 +30,10 @@ IPPROTO_IPV6 = 41
 IPPROTO_UDP = 17
 IPPROTO_GRE = 47
 TUNNEL_PROTOCOLS = frozenset({IPPROTO_IPIP, IPPROTO_IPV6, IPPROTO_UDP, IPPROTO_GRE})
+# Fragmented tunnel packets are reassembled for the protocols that are only ever tunnels.
+# UDP fragments are not: nearly all are other traffic (DNS, NFS), and the tunnel port is in
+# the first fragment only, so they stay counted as non-TCP.
+REASSEMBLED_TUNNELS = frozenset({IPPROTO_IPIP, IPPROTO_IPV6, IPPROTO_GRE})
 
 VXLAN_PORTS = frozenset({4789, 8472})
 GENEVE_PORT = 6081
@@ -80,6 +84,8 @@ def unwrap_link_payload(ethertype: int, data: bytes, offset: int) -> Inner | Non
 def _udp(data: bytes, offset: int) -> Inner | None:
     port = data[offset + 2] << 8 | data[offset + 3]  # the destination port names the tunnel
     header = offset + 8
+    if len(data) < header + 8:  # too short for either header: some other use of the port
+        return None
     if port in VXLAN_PORTS:
         if not data[header] & 0x08:  # the I flag: a valid VNI, set by every sender
             return None

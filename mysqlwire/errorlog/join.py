@@ -333,7 +333,7 @@ def explain(report: ConnectionReport) -> str:
     last = f" after its last command ({report.last_command})" if report.last_command else ""
     idle = _ago(report.idle_before_close)
     idle_last = f" {idle}{last}" if idle else last
-    client = f"client {report.client}"
+    client = f"client {report.client_label}"
     sentences = {
         "client_fin_no_quit": f"{client} closed with FIN{idle_last}, without COM_QUIT{where} — "
         "the application did not close the connection",

@@ -1,6 +1,6 @@
 """The PROXY protocol header a load balancer puts before the client's first bytes.
 
-HAProxy (`send-proxy`, `send-proxy-v2`), AWS Network Load Balancers, ProxySQL and others
+HAProxy (`send-proxy`, `send-proxy-v2`), AWS Network Load Balancers and others
 tell the server who the real client is by sending a PROXY header first on each connection
 they open to it. MariaDB (`proxy_protocol_networks`) and MySQL behind such proxies read it and
 use the address inside as the client's: that is the host their error log names. A capture

@@ -98,6 +98,7 @@ def _before_greeting(conn: MySQLDecoder, side: int, data: bytes, frame: int, ts:
             conn.transport[SERVER] = Transport.PLAIN
             conn.awaiting_login = True
             _release(conn, SERVER)
+            _client_bytes_before_greeting(conn)
             return
     if conn.start_seen:
         reason = (
@@ -116,6 +117,21 @@ def _before_greeting(conn: MySQLDecoder, side: int, data: bytes, frame: int, ts:
     _release(conn, SERVER)  # mid-stream, server bytes wait for a command to answer
     if side == CLIENT:
         feed_unsynced(conn, side, data, frame, ts)
+
+
+def _client_bytes_before_greeting(conn: MySQLDecoder) -> None:
+    """Client bytes held when the greeting came: what followed a PROXY header goes on to the
+    login; the start of a header that never completed means the client spoke first."""
+    held = conn.held[CLIENT]
+    if not held:
+        return
+    if conn.proxy_header is None:
+        _, frame, ts = held[0]
+        not_mysql(conn, CLIENT, frame, ts, "the client spoke before the server's greeting")
+        return
+    conn.held[CLIENT] = []
+    for piece, frame, ts in held:
+        conn.receive_data(CLIENT, piece, frame, ts)
 
 
 def _first_login_bytes(conn: MySQLDecoder, data: bytes, frame: int, ts: float) -> None:
@@ -348,6 +364,9 @@ def undecodable_at_end(conn: MySQLDecoder, frame: int, ts: float) -> None:
     is not MySQL. Otherwise the bytes are reported as undecodable: the capture began inside a
     long transfer (a 16 MB query, the replies to commands sent before it began), or they are
     unknown bytes on the MySQL port."""
+    if conn.phase is Phase.GREETING and conn.held[CLIENT] and conn.proxy_header is None:
+        _client_bytes_before_greeting(conn)  # the start of a header, then nothing
+        return
     if conn.phase is Phase.NOT_MYSQL or not any(conn.skipped):
         return
     if not any(conn.decoded_packets):

@@ -481,7 +481,10 @@ class ConnectionRecorder:
         elif event.command == "LOCAL":
             detail = f"{header} LOCAL: the load balancer's own connection (a health check)"
         else:
-            detail = f"{header} UNKNOWN: the load balancer did not know the client's address"
+            detail = (
+                f"{header} ({event.command}) naming no client address: the balancer did not "
+                "know it, or it is not IPv4/IPv6"
+            )
         self.add(finding("proxy_header", event.frame, event.ts, detail))
 
     # --- the end ------------------------------------------------------------------------

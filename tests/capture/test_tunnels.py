@@ -258,3 +258,48 @@ def test_a_tunnel_cut_short_is_counted_as_too_short(wrap):
     _, stats = track([frame_of(cut)])
     assert stats.too_short == 1
     assert stats.unaccounted_frames() == 0
+
+
+def test_a_tunnel_packet_the_outer_network_fragmented_is_reassembled(tmp_path: Path):
+    """ERSPAN over GRE whose outer IPv4 packets were fragmented (a mirrored full-size frame
+    plus the tunnel headers exceeds the path MTU): each inner segment comes out whole."""
+    path = tmp_path / "erspan-fragmented.pcap"
+    frames = 0
+    with SOURCE.open("rb") as source, path.open("wb") as out:
+        writer = dpkt.pcap.Writer(out, snaplen=262144, linktype=dpkt.pcap.DLT_EN10MB)
+        for ident, (ts, frame) in enumerate(dpkt.pcap.Reader(source)):
+            ip = erspan_2(frame)[14:]
+            payload = ip[20:]
+            cut = (len(payload) // 2) & ~7 or len(payload)  # fragment offsets are in 8 bytes
+            for start, end in ((0, cut), (cut, len(payload))):
+                if start == end:
+                    continue
+                more = 0x2000 if end < len(payload) else 0
+                header = struct.pack(
+                    "!BBHHHBBH4s4s", 0x45, 0, 20 + end - start, ident, more | start // 8, 64, 47,
+                    0, OUTER_SRC, OUTER_DST,
+                )  # fmt: skip
+                writer.writepkt(ethernet(0x0800, header + payload[start:end]), ts)
+            frames += 1
+    connections, summary = analyze(path)
+    # Frame numbers differ (each frame is two now); what each connection did does not.
+    assert list(map(essentials, connections)) == list(map(essentials, plain_connections()))
+    capture = summary["capture"]
+    assert capture["tunnelled"] == {"ERSPAN": frames}
+    assert capture["ip_fragments_reassembled"] == frames
+    assert capture["ip_fragments_given_up"] == 0
+
+
+def plain_connections() -> list[dict]:
+    return analyze(SOURCE)[0]
+
+
+def essentials(connection: dict) -> tuple:
+    return (
+        *(connection[key] for key in ("client", "server", "thread_id", "user", "close")),
+        *(connection[key] for key in ("closed_by", "commands", "bytes_c2s", "bytes_s2c")),
+        connection["packets_c2s"],
+        connection["packets_s2c"],
+        connection["error_codes"],
+        sorted(f["kind"] for f in connection["findings"]),
+    )

@@ -138,3 +138,25 @@ def test_v2_addresses_round_trip(address, port, tlvs):
 
 def test_names_are_stable():
     assert names(decode(login_after(V1, before_greeting=True)))[0] == "ProxyHeader"
+
+
+@pytest.mark.parametrize("first", [b"P", b"\r\n"], ids=["v1-start", "v2-start"])
+def test_the_start_of_a_header_the_greeting_interrupts_is_the_client_speaking_first(first):
+    events = decode(login_after(first, before_greeting=True))
+    assert not of(events, ProxyHeader)
+    assert one(events, NotMySQL).reason == "the client spoke before the server's greeting"
+    assert one(events, NotMySQL).frame == 1
+
+
+def test_the_start_of_a_header_then_the_end_of_the_connection_is_reported():
+    events = decode([Chunk(CLIENT, b"PROX")], eof=True)
+    assert one(events, NotMySQL).reason == "the client spoke before the server's greeting"
+
+
+def test_bytes_after_a_header_before_the_greeting_go_on_to_the_login():
+    chunks = login_after(V1, before_greeting=False)
+    login = chunks[1].data[len(V1) :]
+    events = decode([Chunk(CLIENT, V1 + login), chunks[0], *chunks[2:]])
+    assert one(events, ProxyHeader).frame == 1
+    assert one(events, HandshakeResponse).user == "app"
+    assert not problems(events)
