@@ -60,6 +60,7 @@ from capture.linktypes import (
 )
 from capture.stats import CaptureStats
 from capture.tracker import Frame, TcpTracker
+from capture.tunnels import MAX_DEPTH, unwrap_ip_payload, unwrap_link_payload
 
 # <linux/if_packet.h>, <linux/if_ether.h>, <linux/filter.h>, <linux/if_arp.h>
 SOL_PACKET = 263
@@ -475,31 +476,48 @@ class LiveTracker(TcpTracker):
 
 def frame_key(linktype: int, data: bytes) -> bytes | None:
     """The sender's 4-tuple of a TCP frame as the tracker keys it (source and destination
-    address, source and destination port, as raw bytes), or None for anything else (not
-    TCP, a later IP fragment, too short)."""
+    address, source and destination port, as raw bytes; inside a tunnel, the inner ones),
+    or None for anything else (not TCP, an IP fragment, too short)."""
     fixed = FIXED_ETHERTYPE.get(linktype)
     if fixed is not None:
         where, ip = fixed
-        if data[where : where + 2] == b"\x08\x00" and len(data) > ip and data[ip] == 0x45:
-            if data[ip + 9] != IPPROTO_TCP or data[ip + 6] & 0x3F or data[ip + 7]:
-                return None
-            return data[ip + 12 : ip + 24] if len(data) >= ip + 24 else None
+        if (
+            data[where : where + 2] == b"\x08\x00"
+            and len(data) >= ip + 24
+            and data[ip] == 0x45
+            and data[ip + 9] == IPPROTO_TCP
+        ):
+            return None if data[ip + 6] & 0x3F or data[ip + 7] else data[ip + 12 : ip + 24]
     link = LINKTYPES.get(linktype)
     if link is None:
         return None
     try:
         ethertype, offset = link.locate(data)
-        if ethertype == ETHERTYPE_IPV4:
-            header_len = (data[offset] & 0x0F) * 4
-            if data[offset + 9] != IPPROTO_TCP or data[offset + 6] & 0x3F or data[offset + 7]:
+        for _depth in range(MAX_DEPTH + 1):
+            inner = None
+            if ethertype == ETHERTYPE_IPV4:
+                header_len = (data[offset] & 0x0F) * 4
+                protocol = data[offset + 9]
+                if data[offset + 6] & 0x3F or data[offset + 7]:
+                    return None
+                if protocol == IPPROTO_TCP:
+                    tcp = offset + header_len
+                    addresses = data[offset + 12 : offset + 20]
+                    break
+                inner = unwrap_ip_payload(protocol, data, offset + header_len)
+            elif ethertype == ETHERTYPE_IPV6:
+                protocol, tcp, fragment = _walk_extensions(data, data[offset + 6], offset + 40)
+                if fragment is not None:
+                    return None
+                if protocol == IPPROTO_TCP:
+                    addresses = data[offset + 8 : offset + 40]
+                    break
+                inner = unwrap_ip_payload(protocol, data, tcp)
+            else:
+                inner = unwrap_link_payload(ethertype, data, offset)
+            if inner is None:
                 return None
-            tcp = offset + header_len
-            addresses = data[offset + 12 : offset + 20]
-        elif ethertype == ETHERTYPE_IPV6:
-            next_header, tcp, fragment = _walk_extensions(data, data[offset + 6], offset + 40)
-            if fragment is not None or next_header != IPPROTO_TCP:
-                return None
-            addresses = data[offset + 8 : offset + 40]
+            _name, ethertype, offset = inner
         else:
             return None
     except (IndexError, struct.error):

@@ -189,7 +189,13 @@ def analyze(
 
 def warn_about_snaplen(stats: CaptureStats) -> None:
     if stats.cut_by_snaplen:
+        fix = (
+            "capture with tcpdump -s 0, or, if the mirroring session truncates the packets it "
+            "sends, raise its packet length"
+            if stats.tunnelled
+            else "capture with tcpdump -s 0"
+        )
         stats.warn(
             f"{stats.cut_by_snaplen:,} frames were cut by the capture's snapshot length: "
-            "their missing bytes are reported as capture gaps (capture with tcpdump -s 0)"
+            f"their missing bytes are reported as capture gaps ({fix})"
         )

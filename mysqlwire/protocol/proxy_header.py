@@ -64,9 +64,13 @@ def _v1(data: bytes) -> ProxyHeaderFields | str | None:
         return ProxyHeaderFields(1, "UNKNOWN", None, None, end + 2)
     if len(fields) != 6 or fields[1] not in (b"TCP4", b"TCP6"):
         return None
+    version = 4 if fields[1] == b"TCP4" else 6
     try:
-        source = _endpoint(fields[2].decode("ascii"), _port(fields[4]))
-        destination = _endpoint(fields[3].decode("ascii"), _port(fields[5]))
+        addresses = [ipaddress.ip_address(f.decode("ascii")) for f in fields[2:4]]
+        if any(a.version != version or "%" in str(a) for a in addresses):
+            return None
+        source = _endpoint(addresses[0].packed, _port(fields[4]))
+        destination = _endpoint(addresses[1].packed, _port(fields[5]))
     except ValueError:
         return None
     return ProxyHeaderFields(1, "PROXY", source, destination, end + 2)

@@ -351,6 +351,23 @@ def test_only_the_packets_of_connections_that_ended_badly_are_written(tmp_path):
     assert (record["client"], record["close"]) == ("10.0.0.1:50001", "client_rst_no_quit")
 
 
+def test_a_tunnelled_connection_that_ended_badly_is_written_whole(tmp_path):
+    """Mirrored traffic: the problem capture keys packets by their inner connection."""
+    from tests.capture.test_tunnels import vxlan
+
+    path = tmp_path / "problems.pcap"
+    good, bad = conversation("quit", 50000), conversation("rst", 50001, start=START + 0.5)
+    frames = [(n, ts, link, vxlan(data), len(vxlan(data))) for n, ts, link, data, _w in
+              frames_of(good, bad)]  # fmt: skip
+    session, _ = run_session(frames, problems_path=path)
+    counters = session.problems.counters
+    assert (counters.connections_written, counters.connections_let_go) == (1, 1)
+    assert counters.packets_written == len(bad.frames)
+    result = CliRunner().invoke(main, ["analyze", "--format", "jsonl", str(path)])
+    [record] = [json.loads(line) for line in result.stdout.splitlines()][:-1]
+    assert (record["client"], record["close"]) == ("10.0.0.1:50001", "client_rst_no_quit")
+
+
 def test_the_connection_cap_keeps_the_first_and_the_latest_packets(tmp_path):
     writer = RotatingPcapWriter(tmp_path / "p.pcap", DLT_EN10MB)
     problems = ProblemCapture(writer, per_connection=4000, total=1 << 20)

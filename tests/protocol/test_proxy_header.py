@@ -160,3 +160,12 @@ def test_bytes_after_a_header_before_the_greeting_go_on_to_the_login():
     assert one(events, ProxyHeader).frame == 1
     assert one(events, HandshakeResponse).user == "app"
     assert not problems(events)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [b"PROXY TCP4 2001:db8::1 10.0.0.5 1 2\r\n", b"PROXY TCP6 fe80::1%eth0 2001:db8::5 1 2\r\n"],
+    ids=["tcp4-with-ipv6", "scope-id"],
+)
+def test_v1_addresses_must_match_their_family(line):
+    assert proxy_header.parse(line) is None
