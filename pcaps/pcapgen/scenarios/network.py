@@ -74,6 +74,20 @@ def client_in_namespace(ctx: Context, role: str, server_ip: str = netns.SERVER_I
         child.wait()
 
 
+def expect_child(ctx: Context, connected: dict, done: dict, **fields) -> None:
+    """Record the connection of a `client_in_namespace` child from what it printed: its
+    "connected" line (address, thread id, library) and its "done" line (what it reported)."""
+    ctx.expect(
+        client=connected["client"],
+        thread_id=connected["thread_id"],
+        user=APP[0],
+        database=DATABASE,
+        client_library=connected["library"],
+        client_reported=done["reported"],
+        **fields,
+    )
+
+
 @scenario(server="own", captures=MIDDLEBOX_SPECS, starts_capture=True)
 def middlebox_rst(ctx: Context) -> None:
     """Client and server in two network namespaces joined through a router namespace by
@@ -106,13 +120,10 @@ def middlebox_rst(ctx: Context) -> None:
     ctx.notes.append("Router rules: " + "; ".join(rules) + ".")
     for side in ("client_side", "server_side"):
         ctx.outputs[side].error_log = log
-        ctx.expect(
-            client=connected["client"],
-            thread_id=connected["thread_id"],
-            user=APP[0],
-            database=DATABASE,
-            client_library=connected["library"],
-            client_reported=done["reported"],
+        expect_child(
+            ctx,
+            connected,
+            done,
             close="middlebox_rst",
             closed_by="middlebox",
             findings=("middlebox_rst",),
@@ -146,13 +157,10 @@ def retransmission(ctx: Context) -> None:
         ctx.stop_capture()
         ctx.outputs[""].error_log = server.error_log_since(log_offset)
     ctx.notes.append(f"Router rule, for 0.7 s: {rule}.")
-    ctx.expect(
-        client=connected["client"],
-        thread_id=connected["thread_id"],
-        user=APP[0],
-        database=DATABASE,
-        client_library=connected["library"],
-        client_reported=done["reported"],
+    expect_child(
+        ctx,
+        connected,
+        done,
         close="clean_quit",
         closed_by="client",
         findings=("retransmissions",),
@@ -185,13 +193,10 @@ def vxlan_overlay(ctx: Context) -> None:
         time.sleep(0.3)
         ctx.stop_capture()
         ctx.outputs[""].error_log = server.error_log_since(log_offset)
-    ctx.expect(
-        client=connected["client"],
-        thread_id=connected["thread_id"],
-        user=APP[0],
-        database=DATABASE,
-        client_library=connected["library"],
-        client_reported=done["reported"],
+    expect_child(
+        ctx,
+        connected,
+        done,
         close="clean_quit",
         closed_by="client",
     )
