@@ -15,6 +15,7 @@ from ..scenario import Context, scenario
 from ..server import APP, DATABASE, Server, ServerConfig
 from ..tcpdump import CaptureSpec
 
+NO_CHANGE = contextlib.nullcontext()
 MIDDLEBOX_SPECS = {
     "client_side": CaptureSpec(interface=netns.CLIENT_IF, netns=netns.CLIENT_NS),
     "server_side": CaptureSpec(interface=netns.SERVER_IF, netns=netns.SERVER_NS),
@@ -72,6 +73,29 @@ def client_in_namespace(ctx: Context, role: str, server_ip: str = netns.SERVER_I
         if child.poll() is None:
             child.kill()
         child.wait()
+
+
+def query_after_go(
+    ctx: Context, server_ip: str, during_query: contextlib.AbstractContextManager = NO_CHANGE
+) -> tuple[dict, dict]:
+    """Start the namespaced server (on its overlay address when `server_ip` is that) and the
+    capture; a `query_after_go` child connects, and its query runs inside `during_query` (what
+    the network does to it). Returns the child's "connected" and "done" lines."""
+    overlay = server_ip == netns.SERVER_OVERLAY_IP
+    with namespaced_server(ctx, overlay=overlay) as server:
+        log_offset = server.error_log_offset()
+        ctx.start_capture()
+        with client_in_namespace(ctx, "query_after_go", server_ip) as child:
+            connected = json.loads(child.stdout.readline())
+            with during_query:
+                child.stdin.write("go\n")
+                child.stdin.flush()
+            done = json.loads(child.stdout.readline())
+            child.wait(timeout=30)
+        time.sleep(0.3)
+        ctx.stop_capture()
+        ctx.outputs[""].error_log = server.error_log_since(log_offset)
+    return connected, done
 
 
 def expect_child(ctx: Context, connected: dict, done: dict, **fields) -> None:
@@ -141,22 +165,17 @@ def retransmission(ctx: Context) -> None:
     too (spurious retransmissions, each answered by a duplicate ACK). Once the rule is
     deleted the query completes and the client quits normally. Captured on the client side,
     where every copy is visible."""
-    with namespaced_server(ctx) as server:
-        log_offset = server.error_log_offset()
-        ctx.start_capture()
-        with client_in_namespace(ctx, "query_after_go") as child:
-            connected = json.loads(child.stdout.readline())
-            rule = netns.drop_to_server(True)
-            child.stdin.write("go\n")
-            child.stdin.flush()
-            time.sleep(0.7)
-            netns.drop_to_server(False)
-            done = json.loads(child.stdout.readline())
-            child.wait(timeout=30)
-        time.sleep(0.3)
-        ctx.stop_capture()
-        ctx.outputs[""].error_log = server.error_log_since(log_offset)
-    ctx.notes.append(f"Router rule, for 0.7 s: {rule}.")
+    rules: list[str] = []
+
+    @contextlib.contextmanager
+    def dropping_the_query():
+        rules.append(netns.drop_to_server(True))
+        yield
+        time.sleep(0.7)
+        netns.drop_to_server(False)
+
+    connected, done = query_after_go(ctx, netns.SERVER_IP, dropping_the_query())
+    ctx.notes.append(f"Router rule, for 0.7 s: {rules[0]}.")
     expect_child(
         ctx,
         connected,
@@ -181,18 +200,7 @@ def vxlan_overlay(ctx: Context) -> None:
     overlay address, runs SELECT 1, then a 20-row query, and quits. Captured on the client's
     underlay interface with the filter 'udp port 4789': every MySQL segment is inside VXLAN,
     none is on the wire as plain TCP."""
-    with namespaced_server(ctx, overlay=True) as server:
-        log_offset = server.error_log_offset()
-        ctx.start_capture()
-        with client_in_namespace(ctx, "query_after_go", netns.SERVER_OVERLAY_IP) as child:
-            connected = json.loads(child.stdout.readline())
-            child.stdin.write("go\n")
-            child.stdin.flush()
-            done = json.loads(child.stdout.readline())
-            child.wait(timeout=30)
-        time.sleep(0.3)
-        ctx.stop_capture()
-        ctx.outputs[""].error_log = server.error_log_since(log_offset)
+    connected, done = query_after_go(ctx, netns.SERVER_OVERLAY_IP)
     expect_child(
         ctx,
         connected,
