@@ -52,6 +52,7 @@ from mysqlwire.protocol.events import (
     TlsVersion,
 )
 from mysqlwire.protocol.exchange import Exchange
+from mysqlwire.protocol.fast_lane import FastLane
 from mysqlwire.protocol.framing import DEFAULT_RETAIN_LIMIT, LogicalPacket, PacketFramer
 from mysqlwire.protocol.phases import Phase, Transport
 from mysqlwire.protocol.proxy_header import ProxyHeaderFields
@@ -117,6 +118,7 @@ class MySQLDecoder:
         "deprecate_eof",
         "detail",
         "exchanges",
+        "fast_lane",
         "first_bytes",
         "gaps",
         "held",
@@ -159,6 +161,7 @@ class MySQLDecoder:
         retain_limit: int = DEFAULT_RETAIN_LIMIT,
         lean: bool = False,
         large_packet_threshold: int = MAX_PAYLOAD,
+        fast_lane: bool = True,
     ) -> None:
         """`detail`: emit one event per logical packet, rows included (for `dump`).
         `start_seen`: the caller saw the connection open (TCP SYN), so the first bytes must be
@@ -167,7 +170,9 @@ class MySQLDecoder:
         `lean`: leave out the events that only describe successful replies (Ok, Eof,
         ResultSetEnd, StmtPrepareOk, TextReply, Progress to a command): `CommandFinished` still
         closes every exchange. This is the analyzer's mode; it has fewer objects to build.
-        `large_packet_threshold`: packets of this size or more get a `LargePacket` event."""
+        `large_packet_threshold`: packets of this size or more get a `LargePacket` event.
+        `fast_lane`: in lean mode, read plain exchanges with the fast lane (`fast_lane.py`);
+        False leaves every packet to the general readers, the lane's reference."""
         self.detail = detail
         self.replies = detail or not lean  # emit the events that describe each reply
         self.keep_text = self.replies  # decode SQL text (commands.ArgumentContext)
@@ -217,6 +222,8 @@ class MySQLDecoder:
         self.opaque_bytes = [0, 0]
         self.tls_records = [0, 0]
         self.last_tls_record: list[tuple[int, int, int, float] | None] = [None, None]
+        # plain exchanges read without the general readers (lean decoding only)
+        self.fast_lane = FastLane(self) if fast_lane and not self.replies else None
 
     # --- the public interface --------------------------------------------------------
 
@@ -224,10 +231,17 @@ class MySQLDecoder:
         """Feed bytes one side sent, in capture order."""
         if not data:
             return
+        lane = self.fast_lane
+        if lane is not None and lane.engaged:
+            if not lane.feed(side, data, frame, ts):
+                self._leave_lane(lane)
+            return
         transport = self.transport[side]
         if transport is Transport.PLAIN:
             self._framers[side].receive(data, frame, ts)
             self._drain_plain(side)
+            if lane is not None and self.phase is Phase.COMMAND and self.lane_checkpoint():
+                lane.engage()
         elif transport is Transport.UNSYNCED:
             self._feed_unsynced(side, data, frame, ts)
         elif transport is Transport.COMPRESSED:
@@ -247,6 +261,8 @@ class MySQLDecoder:
         size_known: bool = True,
     ) -> None:
         """Bytes of `side` are missing. Decoding resumes at the next recognisable boundary."""
+        if self.fast_lane is not None and self.fast_lane.engaged:
+            self._leave_lane(self.fast_lane)
         self.gaps[side] += 1
         self.emit(
             StreamGap(
@@ -296,6 +312,8 @@ class MySQLDecoder:
 
     def receive_eof(self, frame: int, ts: float) -> None:
         """Both streams ended (connection closed or capture over): report what was left open."""
+        if self.fast_lane is not None and self.fast_lane.engaged:
+            self._leave_lane(self.fast_lane)
         for side in (CLIENT, SERVER):
             self._report_incomplete(side, frame, ts, reset=False)
         synchronise.undecodable_at_end(self, frame, ts)
@@ -319,6 +337,29 @@ class MySQLDecoder:
         out = self.pending[self._taken :] if self._taken else self.pending
         self.pending, self._taken = [], 0
         return out
+
+    # --- the fast lane ----------------------------------------------------------------
+
+    def lane_checkpoint(self) -> bool:
+        """Nothing is in progress that the fast lane would have to know: no outstanding
+        command, both sides plain and between packets, nothing left to infer."""
+        transport = self.transport
+        return (
+            not self.exchanges
+            and not self.quit_sent
+            and transport[CLIENT] is Transport.PLAIN
+            and transport[SERVER] is Transport.PLAIN
+            and self.deprecate_eof is not None
+            and (not self.mid_stream or "query_attributes" in self.inferred)
+            and self._framers[CLIENT].idle
+            and self._framers[SERVER].idle
+        )
+
+    def _leave_lane(self, lane: FastLane) -> None:
+        """The lane cannot follow: read its chunks again with the general readers, from the
+        checkpoint where it engaged."""
+        for side, data, frame, ts in lane.disengage():
+            self.receive_data(side, data, frame, ts)
 
     # --- used by the readers ---------------------------------------------------------
 

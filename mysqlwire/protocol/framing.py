@@ -187,6 +187,16 @@ class PacketFramer:
     def at_boundary(self) -> bool:
         return not self._open and not self._head
 
+    @property
+    def idle(self) -> bool:
+        """Between packets with every byte received read: nothing held for the next one."""
+        return (
+            not self._open
+            and not self._head
+            and self._ready is None
+            and self._pos >= len(self._buf)
+        )
+
     def skip(self, size: int, frame: int, ts: float) -> bool:
         """`size` bytes of the stream are missing here (a capture gap). When all of them fall
         inside the current packet's body, framing stays in step: the packet is counted whole
@@ -268,7 +278,11 @@ class PacketFramer:
             if n - pos < HEADER_SIZE:
                 if pos < n:
                     self._head = buf[pos:]
-                    self._head_frame, self._head_ts = self._frame, self._ts
+                    if pos == 0 and self._start_override is not None:
+                        # still the header that began in an older chunk: keep where it began
+                        self._head_frame, self._head_ts = self._start_override
+                    else:
+                        self._head_frame, self._head_ts = self._frame, self._ts
                 self._pos = n
                 return None
 

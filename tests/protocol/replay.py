@@ -26,10 +26,10 @@ class DecodedConnection:
 
 
 class _Sink:
-    def __init__(self, connection, out: list[DecodedConnection], detail: bool) -> None:
+    def __init__(self, connection, out: list[DecodedConnection], detail: bool, options) -> None:
         facts = connection.facts
         # as the pipeline decides it: the SYN opened it (facts.syn is not recorded yet)
-        decoder = MySQLDecoder(detail=detail, start_seen=facts.role_source == "syn")
+        decoder = MySQLDecoder(detail=detail, start_seen=facts.role_source == "syn", **options)
         self.decoded = DecodedConnection(facts, decoder)
         out.append(self.decoded)
 
@@ -53,11 +53,18 @@ class _Sink:
 
 
 def decode_capture(
-    path: str | Path, server_ports: Iterable[int] = (3306,), *, detail: bool = False
+    path: str | Path,
+    server_ports: Iterable[int] | None = (3306,),
+    *,
+    detail: bool = False,
+    **options,
 ) -> list[DecodedConnection]:
-    """Every connection of the capture on `server_ports`, decoded, in order of first frame."""
+    """Every connection of the capture on `server_ports` (None: every TCP connection),
+    decoded, in order of first frame. `options` go to the decoder."""
     out: list[DecodedConnection] = []
     track_files(
-        [path], lambda connection: _Sink(connection, out, detail), server_ports=set(server_ports)
+        [path],
+        lambda connection: _Sink(connection, out, detail, options),
+        server_ports=set(server_ports) if server_ports is not None else None,
     )
     return sorted(out, key=lambda decoded: decoded.facts.first_frame)

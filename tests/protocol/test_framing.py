@@ -82,6 +82,11 @@ def test_a_header_cut_in_two_keeps_the_frame_where_it_began():
     assert (packet.frame, packet.end_frame, packet.payload) == (10, 11, b"abc")
 
 
+def test_a_header_cut_over_four_chunks_keeps_the_frame_where_it_began():
+    (packet,) = framed(frame(b"abc", 0), chunk=1)
+    assert (packet.frame, packet.end_frame) == (1, 7)  # one byte a frame: header in 1-4
+
+
 # --- split packets ------------------------------------------------------------------------
 
 

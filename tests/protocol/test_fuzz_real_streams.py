@@ -21,6 +21,7 @@ from mysqlwire.protocol import MySQLDecoder
 from mysqlwire.protocol import events as ev
 from mysqlwire.protocol.command_phase import MAX_OUTSTANDING
 from mysqlwire.protocol.constants import CLIENT, MAX_PAYLOAD, SERVER
+from mysqlwire.protocol.fast_lane import LANE_BUFFER_MAX
 from tests.protocol.test_properties import SCALE, retained
 
 PCAPS = Path(__file__).resolve().parents[2] / "pcaps"
@@ -159,6 +160,7 @@ def survive(items: list[tuple], **options) -> None:
             elif kind.startswith("held"):
                 assert size <= 128, held
         assert held["exchanges"] <= MAX_OUTSTANDING
+        assert held["lane"] <= LANE_BUFFER_MAX + 2 * RETAIN
     decoder.receive_eof(frame + 1, float(frame + 1))
     for event in decoder.events():
         assert_well_formed(event, frame + 1)

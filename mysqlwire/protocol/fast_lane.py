@@ -1,0 +1,332 @@
+"""The analyzer's fast lane: plain command-phase exchanges read without the general readers.
+
+Most of a busy capture is the same thing over and over: a client sends COM_QUERY or COM_PING
+in one packet, the server answers with an OK, an EOF or a text result set, nothing goes
+wrong. The general decoder (framer, `LogicalPacket`, reader tables, `Exchange`) spends some
+60 Python calls on such an exchange. The fast lane walks the packet headers of both
+directions itself and, when the exchange ends cleanly, emits exactly the two events the lean
+decoder would have emitted for it (`Command`, then `CommandFinished`) and counts its packets.
+
+It never decides anything the general readers would decide differently. It only engages at a
+checkpoint (`MySQLDecoder.lane_checkpoint`: command phase, plain transport, no outstanding
+command, both framers between packets) and keeps every chunk it reads until the exchange is
+complete. At the first thing it does not handle (another command, an ERR, a wrong sequence
+id, a packet too large, pipelining, a gap, the end of the streams) it gives the decoder back
+those chunks, and the decoder reads them again with the general readers from the checkpoint,
+whose state the lane never touched. So the general readers stay the reference: the lane is
+only ever a shortcut to the events they produce, and `tests/protocol/test_fast_lane.py`
+compares both on every capture we have.
+
+Only lean decoding (the analyzer's) uses it: with `detail` or reply events, every packet is
+an event and the general readers do the work.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mysqlwire.protocol.commands import COMMANDS
+from mysqlwire.protocol.constants import (
+    CLIENT,
+    CLIENT_OPTIONAL_RESULTSET_METADATA,
+    CLIENT_QUERY_ATTRIBUTES,
+    MARIADB_CLIENT_CACHE_METADATA,
+    SERVER,
+    SERVER_MORE_RESULTS_EXISTS,
+)
+from mysqlwire.protocol.events import Command, CommandFinished
+from mysqlwire.protocol.replies import parse_eof, parse_ok
+from mysqlwire.protocol.wire import PARSE_ERRORS, lenenc_int
+
+if TYPE_CHECKING:
+    from mysqlwire.protocol.decoder import MySQLDecoder
+
+COM_QUERY = 0x03
+COM_PING = 0x0E
+LANE_COMMANDS = {code: COMMANDS[code].name for code in (COM_QUERY, COM_PING)}
+
+# The largest packet the lane reads; a larger one goes to the general readers (which keep at
+# most the retain limit of it and report large packets).
+LANE_PACKET_MAX = 1 << 16
+# The most bytes an exchange may hold in the lane before it hands the exchange back: the
+# chunks are kept for that replay, so this bounds the lane's memory per connection. Larger
+# replies (long result sets) are the general readers' (whose framer passes over rows in bulk).
+LANE_BUFFER_MAX = 1 << 15
+
+EOF_PACKET_MAX = 5
+METADATA_CAPABILITIES = MARIADB_CLIENT_CACHE_METADATA | CLIENT_OPTIONAL_RESULTSET_METADATA
+
+# where the reply is (the general readers' ReplyState, for the states the lane knows)
+IDLE, FIRST, COLUMNS, COLUMNS_EOF, ROWS = range(5)
+
+Chunk = tuple[int, bytes, int, float]
+
+
+class FastLane:
+    """One connection's lane: the exchange in progress and the chunks it has read."""
+
+    __slots__ = (
+        "capabilities",
+        "carry",
+        "carry_at",
+        "chunks",
+        "code",
+        "columns_left",
+        "command_at",
+        "command_size",
+        "committed",
+        "decoder",
+        "deprecate_eof",
+        "engaged",
+        "held_bytes",
+        "limit",
+        "next_seq",
+        "response_bytes",
+        "response_packets",
+        "rows",
+        "state",
+    )
+
+    def __init__(self, decoder: MySQLDecoder) -> None:
+        self.decoder = decoder
+        self.engaged = False
+        # the largest packet read here: not one the general readers would report as large
+        self.limit = min(LANE_PACKET_MAX, decoder.retain_limit, decoder.large_packet_threshold - 1)
+        self.chunks: list[Chunk] = []
+        self.held_bytes = 0
+        self.carry = [b"", b""]  # each side's bytes of a packet not yet complete
+        self.carry_at = [(0, 0.0), (0, 0.0)]  # (frame, ts) where that packet began
+        self.capabilities = 0
+        self.deprecate_eof = False
+        self.committed = 0  # exchanges read here (for tests and measurements)
+        self._idle()
+
+    def _idle(self) -> None:
+        self.state = IDLE
+        self.code = 0
+        self.command_at = (0, 0.0)
+        self.command_size = 0
+        self.next_seq = 0
+        self.columns_left = 0
+        self.rows = 0
+        self.response_bytes = 0
+        self.response_packets = 0
+
+    # --- the decoder's side ------------------------------------------------------------
+
+    def engage(self) -> None:
+        """The decoder is at a checkpoint: read what comes next here."""
+        decoder = self.decoder
+        self.engaged = True
+        self.capabilities = decoder.capabilities
+        self.deprecate_eof = bool(decoder.deprecate_eof)
+
+    def disengage(self) -> list[Chunk]:
+        """Hand back every chunk read since the checkpoint, for the general readers."""
+        chunks = self.chunks
+        self.engaged = False
+        self.chunks = []
+        self.held_bytes = 0
+        self.carry = [b"", b""]
+        self._idle()
+        return chunks
+
+    def feed(self, side: int, data: bytes, frame: int, ts: float) -> bool:
+        """Read a chunk. False: the lane cannot follow; the caller takes the chunks back."""
+        self.chunks.append((side, data, frame, ts))
+        self.held_bytes += len(data)
+        if self.held_bytes > LANE_BUFFER_MAX:
+            return False
+        carry = self.carry[side]
+        if carry:
+            data = carry + data
+            frame_at, ts_at = self.carry_at[side]
+            self.carry[side] = b""
+        else:
+            frame_at, ts_at = frame, ts
+        if side == CLIENT:
+            return self._command(data, frame_at, ts_at)
+        return self._reply(data, frame, ts, frame_at, ts_at)
+
+    # --- reading -----------------------------------------------------------------------
+
+    def _command(self, buf: bytes, frame: int, ts: float) -> bool:
+        """The client's bytes: one whole command the lane knows, and nothing after it."""
+        if self.state != IDLE:
+            return False  # the client speaks during a reply: pipelining, or data it awaits
+        n = len(buf)
+        if n < 4 or n < 4 + (length := buf[0] | (buf[1] << 8) | (buf[2] << 16)):
+            if n >= 4 and not 0 < length <= self.limit:
+                return False
+            self.carry[CLIENT] = buf
+            self.carry_at[CLIENT] = (frame, ts)
+            return True
+        if n != 4 + length or buf[3] != 0 or not 0 < length <= self.limit:
+            return False
+        code = buf[4]
+        if code not in LANE_COMMANDS:
+            return False
+        # With query attributes, a query starts with their count and "one parameter set":
+        # only a count of 0 needs no decoding.
+        if (
+            code == COM_QUERY
+            and self.capabilities & CLIENT_QUERY_ATTRIBUTES
+            and (length < 3 or buf[5] != 0 or buf[6] >= 0xFB)
+        ):
+            return False
+        self.state = FIRST
+        self.code = code
+        self.command_at = (frame, ts)
+        self.command_size = length
+        self.next_seq = 1
+        return True
+
+    def _reply(self, buf: bytes, frame: int, ts: float, frame_at: int, ts_at: float) -> bool:
+        """The server's bytes: packets of the reply, which must end with the last of them."""
+        if self.state == IDLE:
+            return False  # nothing outstanding: an idle-timeout ERR, or noise
+        n = len(buf)
+        pos = 0
+        limit = self.limit
+        while pos < n:
+            start = pos
+            if pos:
+                frame_at, ts_at = frame, ts  # a packet that began in this chunk
+            if n - pos < 4:
+                return self._keep(buf, pos, frame_at, ts_at)
+            length = buf[pos] | (buf[pos + 1] << 8) | (buf[pos + 2] << 16)
+            if buf[pos + 3] != self.next_seq or length > limit:
+                return False
+            pos += 4
+            end = pos + length
+            if end > n:
+                return self._keep(buf, start, frame_at, ts_at)
+            self.next_seq = (self.next_seq + 1) & 0xFF
+            self.response_bytes += length
+            self.response_packets += 1
+            state = self.state
+            first = buf[pos] if length else -1
+            if state == ROWS:
+                if first == 0xFE:
+                    outcome = self._rows_end(buf[pos:end], length)
+                elif first == 0xFF:
+                    return False
+                else:
+                    self.rows += 1
+                    outcome = None
+            elif state == COLUMNS:
+                if first == 0xFF:
+                    return False
+                self.columns_left -= 1
+                if self.columns_left <= 0:
+                    self.state = ROWS if self.deprecate_eof else COLUMNS_EOF
+                outcome = None
+            elif state == FIRST:
+                outcome = self._first(buf[pos:end], first, length)
+            else:  # COLUMNS_EOF
+                if first != 0xFE or length > EOF_PACKET_MAX:
+                    return False
+                self.state = ROWS
+                outcome = None
+            if outcome is not None:
+                if outcome is False or end != n:
+                    return False  # not the lane's, or bytes follow the end of the reply
+                self._commit(outcome, frame_at, ts_at)
+                return True
+            pos = end
+        return True
+
+    def _keep(self, buf: bytes, start: int, frame: int, ts: float) -> bool:
+        self.carry[SERVER] = buf[start:]
+        self.carry_at[SERVER] = (frame, ts)
+        return True
+
+    def _first(self, payload: bytes, first: int, length: int) -> str | bool | None:
+        """The reply's first packet (or the first of the next result set). Returns how the
+        reply ended, None while it goes on, False for what the lane leaves alone."""
+        try:
+            if first == 0x00 or (first == 0xFE and length > EOF_PACKET_MAX):
+                return self._ok(payload)
+            if first == 0xFE:
+                parse_eof(payload)
+                return "eof"
+            if first == 0xFF or first == 0xFB or first < 0:
+                return False  # an ERR, a LOCAL INFILE request, an empty packet
+            count, pos = lenenc_int(payload, 0)
+        except PARSE_ERRORS:
+            return False
+        metadata = True
+        if self.capabilities & METADATA_CAPABILITIES and pos < len(payload):
+            metadata = payload[pos] == 1
+        if metadata and count:
+            self.columns_left = count
+            self.state = COLUMNS
+        else:
+            self.state = ROWS if self.deprecate_eof else COLUMNS_EOF
+        return None
+
+    def _ok(self, payload: bytes) -> str | bool | None:
+        fields = parse_ok(payload, self.capabilities)
+        if any(kind == "schema" for kind, _ in fields.session_state):
+            return False  # the general readers keep track of the schema
+        if fields.status & SERVER_MORE_RESULTS_EXISTS:
+            self.state = FIRST
+            return None
+        return "ok"
+
+    def _rows_end(self, payload: bytes, length: int) -> str | bool | None:
+        try:
+            if length > EOF_PACKET_MAX:
+                status = parse_ok(payload, self.capabilities).status
+            else:
+                status = parse_eof(payload)[1]
+        except PARSE_ERRORS:
+            return False
+        if status & SERVER_MORE_RESULTS_EXISTS:
+            self.state = FIRST
+            return None
+        return "result_set"
+
+    def _commit(self, outcome: str, frame: int, ts: float) -> None:
+        """The exchange ended cleanly with the packet that began in `frame`: emit what the
+        general readers would have, and start again from this new checkpoint."""
+        decoder = self.decoder
+        code = self.code
+        name = LANE_COMMANDS[code]
+        command_frame, command_ts = self.command_at
+        decoder.emit(
+            Command(
+                side=CLIENT,
+                frame=command_frame,
+                ts=command_ts,
+                seq=0,
+                size=self.command_size,
+                wire_packets=1,
+                code=code,
+                name=name,
+            )
+        )
+        decoder.emit(
+            CommandFinished(
+                side=SERVER,
+                frame=frame,
+                ts=ts,
+                command=name,
+                code=code,
+                started_frame=command_frame,
+                started_ts=command_ts,
+                latency=max(0.0, ts - command_ts),
+                outcome=outcome,
+                error_code=None,
+                rows=self.rows,
+                response_bytes=self.response_bytes,
+                response_packets=self.response_packets,
+            )
+        )
+        counts = decoder.decoded_packets
+        counts[CLIENT] += 1
+        counts[SERVER] += self.response_packets
+        self.committed += 1
+        self.chunks = []
+        self.held_bytes = 0
+        self._idle()

@@ -1,0 +1,260 @@
+"""The fast lane is a shortcut to the events the general readers produce, never a second
+opinion: with it and without it, the lean decoder must emit the same events, in the same
+order, and end in the same state. Checked on every real capture (and the third-party corpus
+when present), on real streams cut into chunks at random places and damaged, and on crafted
+conversations for each way out of the lane."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mysqlwire.protocol import MySQLDecoder
+from mysqlwire.protocol import events as ev
+from mysqlwire.protocol.constants import CLIENT, SERVER
+from tests import mysql_builder as b
+from tests.mysql_builder import Conversation
+from tests.protocol.helpers import run
+from tests.protocol.replay import decode_capture
+from tests.protocol.test_fuzz_real_streams import mutate, mutation, real_streams
+from tests.protocol.test_properties import SCALE
+from tests.report.test_lean_decoding import captures
+
+RETAIN = 2048
+
+
+def state(decoder: MySQLDecoder) -> tuple:
+    """What the rest of the decoder's life depends on."""
+    return (
+        decoder.phase,
+        tuple(decoder.transport),
+        tuple(decoder.decoded_packets),
+        decoder.database,
+        decoder.quit_sent,
+        decoder.deprecate_eof,
+        len(decoder.exchanges),
+        tuple(decoder.skipped),
+        tuple(decoder._framers[side].pending() for side in (CLIENT, SERVER)),
+    )
+
+
+@pytest.mark.parametrize(("path", "ports"), captures(), ids=lambda v: getattr(v, "name", ""))
+def test_real_captures_decode_the_same_with_and_without_the_lane(
+    path: Path, ports: frozenset[int]
+) -> None:
+    fast = decode_capture(path, ports, lean=True)
+    general = decode_capture(path, ports, lean=True, fast_lane=False)
+    assert len(fast) == len(general)
+    for with_lane, without in zip(fast, general, strict=True):
+        assert with_lane.events == without.events
+        assert state(with_lane.decoder) == state(without.decoder)
+        assert without.decoder.fast_lane is None
+
+
+def test_the_lane_reads_most_exchanges_of_a_busy_capture() -> None:
+    """Not vacuous: on the busy mix the lane, not the general readers, reads most exchanges."""
+    path = Path(__file__).resolve().parents[2] / "pcaps" / "busy_mix.pcap"
+    decoded = decode_capture(path, lean=True)
+    committed = sum(d.decoder.fast_lane.committed for d in decoded)
+    commands = sum(len(d.of(ev.Command)) for d in decoded)
+    assert commands > 1000
+    assert committed > commands / 2
+
+
+def decode_items(items: list[tuple], fast_lane: bool, retain_limit: int = RETAIN):
+    decoder = MySQLDecoder(lean=True, fast_lane=fast_lane, retain_limit=retain_limit)
+    out: list[ev.Event] = []
+    frame = 0
+    for item in items:
+        frame += 1
+        if item[0] == "gap":
+            decoder.receive_gap(item[1], item[2], frame, float(frame), 0, True)
+        else:
+            decoder.receive_data(item[0], item[1], frame, float(frame))
+        out += decoder.events()
+    decoder.receive_eof(frame + 1, float(frame + 1))
+    out += decoder.events()
+    return out, state(decoder)
+
+
+def rechunk(chunks, cuts: list[int]) -> list[tuple[int, bytes]]:
+    """The same bytes in other chunks: each side's consecutive chunks joined, then cut."""
+    joined: list[tuple[int, bytes]] = []
+    for side, data in chunks:
+        if joined and joined[-1][0] == side:
+            joined[-1] = (side, joined[-1][1] + data)
+        else:
+            joined.append((side, data))
+    out = []
+    for index, (side, data) in enumerate(joined):
+        cut = cuts[index % len(cuts)] if cuts else 0
+        while cut and len(data) > cut:
+            out.append((side, data[:cut]))
+            data = data[cut:]
+        out.append((side, data))
+    return out
+
+
+LANE = settings(
+    max_examples=150 * SCALE,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+@LANE
+@given(st.data(), st.lists(st.integers(0, 3000), max_size=8))
+def test_real_streams_cut_anywhere_decode_the_same(data, cuts):
+    streams = real_streams()
+    chunks = streams[data.draw(st.integers(0, len(streams) - 1), label="connection")]
+    items = rechunk(chunks, cuts)
+    assert decode_items(items, True) == decode_items(items, False)
+
+
+@LANE
+@given(st.data(), st.lists(mutation, min_size=1, max_size=6))
+def test_damaged_real_streams_decode_the_same(data, mutations):
+    streams = real_streams()
+    chunks = streams[data.draw(st.integers(0, len(streams) - 1), label="connection")]
+    items = mutate(chunks, mutations)
+    assert decode_items(items, True) == decode_items(items, False)
+
+
+# --- crafted: each way into and out of the lane ------------------------------------------
+
+
+def same(conversation: Conversation, *, eof: bool = True) -> MySQLDecoder:
+    """Decode with and without the lane; both must agree. Returns the lane's decoder."""
+    lane = MySQLDecoder(lean=True)
+    general = MySQLDecoder(lean=True, fast_lane=False)
+    events = run(lane, conversation, eof=eof)
+    assert events == run(general, conversation, eof=eof)
+    assert state(lane) == state(general)
+    return lane
+
+
+COLUMNS = [b.column("a"), b.column("b", b.LONG)]
+
+
+@pytest.mark.parametrize("deprecate_eof", [False, True])
+def test_plain_exchanges_are_read_by_the_lane(deprecate_eof: bool) -> None:
+    talk = Conversation().login(deprecate_eof=deprecate_eof)
+    talk.command(b.query("SELECT a, b FROM t"))
+    talk.server(*b.result_set(COLUMNS, [["x", "1"]] * 3, deprecate_eof=deprecate_eof))
+    talk.command(b.command(0x0E)).server(b.ok())
+    talk.command(b.query("UPDATE t SET a = 1")).server(b.ok(affected_rows=3))
+    talk.command(b.query("SELECT 1")).server(
+        *b.result_set(COLUMNS, [], deprecate_eof=deprecate_eof)
+    )
+    decoder = same(talk)
+    assert decoder.fast_lane.committed == 4
+    events = run(MySQLDecoder(lean=True), talk)
+    finished = [e for e in events if isinstance(e, ev.CommandFinished)]
+    assert [(e.command, e.outcome, e.rows) for e in finished] == [
+        ("COM_QUERY", "result_set", 3),
+        ("COM_PING", "ok", 0),
+        ("COM_QUERY", "ok", 0),
+        ("COM_QUERY", "result_set", 0),
+    ]
+
+
+def test_multiple_result_sets_and_a_trailing_ok() -> None:
+    talk = Conversation().login()
+    talk.command(b.query("CALL p()"))
+    talk.server(*b.result_set(COLUMNS, [["x", "1"]], more_results=True))
+    talk.server(*b.result_set(COLUMNS, [["y", "2"]] * 2, more_results=True))
+    talk.server(b.ok())
+    assert same(talk).fast_lane.committed == 1
+
+
+def test_query_attributes_with_none_attached() -> None:
+    talk = Conversation().login(query_attributes=True)
+    talk.command(b.query("SELECT 1", [])).server(b.ok())
+    talk.command(b.query("SELECT 1", [b.Param(b.LONG, 1, "a")])).server(b.ok())
+    assert same(talk).fast_lane.committed == 1  # the attribute is the general readers' job
+
+
+def test_a_schema_change_is_left_to_the_general_readers() -> None:
+    talk = Conversation().login()
+    talk.command(b.query("USE other")).server(
+        b.ok(session_state=[b.session_track("schema", "other")])
+    )
+    decoder = same(talk)
+    assert decoder.database == "other" and decoder.fast_lane.committed == 0
+
+
+def test_replies_split_anywhere_decode_the_same() -> None:
+    talk = Conversation().login()
+    talk.command(b.query("SELECT a, b FROM t"))
+    talk.server(*b.result_set(COLUMNS, [["x" * 50, "1"]] * 20))
+    talk.command(b.query("SELECT 2")).server(b.ok())
+    stream = [(chunk.side, chunk.data) for chunk in talk.chunks]
+    for cut in (1, 2, 3, 4, 5, 7, 64, 333):
+        items = rechunk(stream, [cut])
+        assert decode_items(items, True) == decode_items(items, False)
+
+
+def _with(talk: Conversation, tail: str) -> Conversation:
+    if tail == "err_mid_rows":
+        talk.command(b.query("SELECT a, b FROM t"))
+        rows = b.result_set(COLUMNS, [["x", "1"]] * 2)[:-1]  # no terminator: an ERR instead
+        talk.server(*rows, b.err(1317, "Query execution was interrupted", "70100"))
+    elif tail == "cut":
+        talk.command(b.query("SELECT a, b FROM t"))
+        talk.server(*b.result_set(COLUMNS, [["x", "1"]] * 5))
+        last = talk.chunks.pop()
+        talk.raw(SERVER, last.data[: len(last.data) // 2])
+    elif tail == "wrong_seq":
+        talk.command(b.query("SELECT 2")).server(b.ok(), seq=3)
+    elif tail == "pipelined":
+        talk.command(b.query("SELECT 2"), b.query("SELECT 3")).server(b.ok()).server(b.ok(), seq=1)
+    elif tail == "client_mid_reply":
+        talk.command(b.query("SELECT a, b FROM t"))
+        rows = b.result_set(COLUMNS, [["x", "1"]] * 4)
+        talk.server(*rows[:3]).command(b.command(0x0E)).server(*rows[3:])
+    elif tail == "idle_timeout":
+        talk.server(b.err(4031, "The client was disconnected by the server"), seq=0)
+    elif tail == "quit":
+        talk.command(b.command(0x01))
+    elif tail == "unsolicited_after_reply":
+        talk.command(b.query("SELECT 2"))
+        talk.raw(SERVER, b.frame(b.ok(), 1) + b.frame(b.ok(), 2))
+    elif tail == "large":
+        talk.command(b.query("SELECT " + "x" * 70_000)).server(b.ok())
+    return talk
+
+
+TAILS = [
+    "err_mid_rows",
+    "cut",
+    "wrong_seq",
+    "pipelined",
+    "client_mid_reply",
+    "idle_timeout",
+    "quit",
+    "unsolicited_after_reply",
+    "large",
+]
+
+
+@pytest.mark.parametrize("tail", TAILS)
+def test_leaving_the_lane_decodes_the_same(tail: str) -> None:
+    talk = Conversation().login()
+    talk.command(b.query("SELECT 1")).server(b.ok())
+    _with(talk, tail)
+    talk.command(b.query("SELECT 9")).server(b.ok())
+    same(talk)
+    same(talk, eof=False)
+
+
+@pytest.mark.parametrize("tail", TAILS)
+def test_a_gap_in_the_lane_decodes_the_same(tail: str) -> None:
+    talk = Conversation().login()
+    talk.command(b.query("SELECT 1")).server(b.ok())
+    _with(talk, tail)
+    items: list[tuple] = [(chunk.side, chunk.data) for chunk in talk.chunks]
+    items.insert(len(items) - 1, ("gap", SERVER, 10))
+    assert decode_items(items, True) == decode_items(items, False)
