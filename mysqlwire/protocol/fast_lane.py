@@ -1,11 +1,12 @@
 """The analyzer's fast lane: plain command-phase exchanges read without the general readers.
 
-Most of a busy capture is the same thing over and over: a client sends COM_QUERY or COM_PING
-in one packet, the server answers with an OK, an EOF or a text result set, nothing goes
-wrong. The general decoder (framer, `LogicalPacket`, reader tables, `Exchange`) spends some
-60 Python calls on such an exchange. The fast lane walks the packet headers of both
-directions itself and, when the exchange ends cleanly, emits exactly the two events the lean
-decoder would have emitted for it (`Command`, then `CommandFinished`) and counts its packets.
+Most of a busy capture is the same thing over and over: a client sends a query, a ping or a
+prepared statement's execute in one packet, the server answers with an OK, an EOF or a result
+set, nothing goes wrong. The general decoder (framer, `LogicalPacket`, reader tables,
+`Exchange`) spends some 60 Python calls on such an exchange. The fast lane walks the packet
+headers of both directions itself and, when the exchange ends cleanly, emits exactly the
+events the lean decoder would have emitted for it (`Command`, then `CommandFinished`) and
+counts its packets.
 
 It never decides anything the general readers would decide differently. It only engages at a
 checkpoint (`MySQLDecoder.lane_checkpoint`: command phase, plain transport, no outstanding
@@ -29,10 +30,10 @@ from mysqlwire.protocol.commands import COMMANDS
 from mysqlwire.protocol.constants import (
     CLIENT,
     CLIENT_OPTIONAL_RESULTSET_METADATA,
-    CLIENT_QUERY_ATTRIBUTES,
     MARIADB_CLIENT_CACHE_METADATA,
     SERVER,
     SERVER_MORE_RESULTS_EXISTS,
+    SERVER_STATUS_CURSOR_EXISTS,
 )
 from mysqlwire.protocol.events import Command, CommandFinished
 from mysqlwire.protocol.replies import parse_eof, parse_ok
@@ -41,9 +42,21 @@ from mysqlwire.protocol.wire import PARSE_ERRORS, lenenc_int
 if TYPE_CHECKING:
     from mysqlwire.protocol.decoder import MySQLDecoder
 
-COM_QUERY = 0x03
-COM_PING = 0x0E
-LANE_COMMANDS = {code: COMMANDS[code].name for code in (COM_QUERY, COM_PING)}
+# The commands the lane reads: their replies are an OK, an ERR (which the lane leaves to the
+# general readers), an EOF or a result set, and reading them changes nothing the lane would
+# have to mirror. Their arguments are read, at the end of the exchange, by the command table's
+# own readers (`commands.py`), so they are the general readers' by construction.
+COM_QUERY, COM_PING, COM_STMT_EXECUTE, COM_STMT_CLOSE, COM_STMT_RESET, COM_SET_OPTION = (
+    0x03,
+    0x0E,
+    0x17,
+    0x19,
+    0x1A,
+    0x1B,
+)
+LANE_COMMANDS = frozenset(
+    {COM_QUERY, COM_PING, COM_STMT_EXECUTE, COM_STMT_CLOSE, COM_STMT_RESET, COM_SET_OPTION}
+)
 
 # The largest packet the lane reads; a larger one goes to the general readers (which keep at
 # most the retain limit of it and report large packets).
@@ -73,7 +86,7 @@ class FastLane:
         "code",
         "columns_left",
         "command_at",
-        "command_size",
+        "command_payload",
         "committed",
         "decoder",
         "deprecate_eof",
@@ -105,7 +118,7 @@ class FastLane:
         self.state = IDLE
         self.code = 0
         self.command_at = (0, 0.0)
-        self.command_size = 0
+        self.command_payload = b""
         self.next_seq = 0
         self.columns_left = 0
         self.rows = 0
@@ -166,18 +179,18 @@ class FastLane:
         code = buf[4]
         if code not in LANE_COMMANDS:
             return False
-        # With query attributes, a query starts with their count and "one parameter set":
-        # only a count of 0 needs no decoding.
-        if (
-            code == COM_QUERY
-            and self.capabilities & CLIENT_QUERY_ATTRIBUTES
-            and (length < 3 or buf[5] != 0 or buf[6] >= 0xFB)
-        ):
-            return False
-        self.state = FIRST
         self.code = code
         self.command_at = (frame, ts)
-        self.command_size = length
+        self.command_payload = buf[4:]
+        if code == COM_STMT_CLOSE:  # no reply: the exchange is over with its command
+            command = self._emit_command()
+            if command is None:
+                return False
+            if command.statement_id is not None:
+                self.decoder.statements.close(command.statement_id)
+            self._done()
+            return True
+        self.state = FIRST
         self.next_seq = 1
         return True
 
@@ -226,13 +239,14 @@ class FastLane:
             else:  # COLUMNS_EOF
                 if first != 0xFE or length > EOF_PACKET_MAX:
                     return False
+                if self.code == COM_STMT_EXECUTE and self._cursor(parse_eof(buf[pos:end])[1]):
+                    return False
                 self.state = ROWS
                 outcome = None
             if outcome is not None:
                 if outcome is False or end != n:
                     return False  # not the lane's, or bytes follow the end of the reply
-                self._commit(outcome, frame_at, ts_at)
-                return True
+                return self._commit(outcome, frame_at, ts_at)
             pos = end
         return True
 
@@ -282,37 +296,62 @@ class FastLane:
                 status = parse_eof(payload)[1]
         except PARSE_ERRORS:
             return False
+        if self.code == COM_STMT_EXECUTE and self._cursor(status):
+            return False
         if status & SERVER_MORE_RESULTS_EXISTS:
             self.state = FIRST
             return None
         return "result_set"
 
-    def _commit(self, outcome: str, frame: int, ts: float) -> None:
-        """The exchange ended cleanly with the packet that began in `frame`: emit what the
-        general readers would have, and start again from this new checkpoint."""
+    @staticmethod
+    def _cursor(status: int) -> bool:
+        """An execute that opened a cursor: its rows come with COM_STMT_FETCH (the general
+        readers end the exchange as "cursor_opened")."""
+        return bool(status & SERVER_STATUS_CURSOR_EXISTS)
+
+    def _emit_command(self) -> Command | None:
+        """The command's event, its arguments read by the command table's reader (None: they
+        do not parse, which the general readers report)."""
         decoder = self.decoder
         code = self.code
-        name = LANE_COMMANDS[code]
-        command_frame, command_ts = self.command_at
-        decoder.emit(
-            Command(
-                side=CLIENT,
-                frame=command_frame,
-                ts=command_ts,
-                seq=0,
-                size=self.command_size,
-                wire_packets=1,
-                code=code,
-                name=name,
-            )
+        spec = COMMANDS[code]
+        payload = self.command_payload
+        try:
+            arguments = spec.read_arguments(payload, decoder)
+        except PARSE_ERRORS:
+            return None
+        frame, ts = self.command_at
+        command = Command(
+            side=CLIENT,
+            frame=frame,
+            ts=ts,
+            seq=0,
+            size=len(payload),
+            wire_packets=1,
+            code=code,
+            name=spec.name,
+            query=arguments.query,
+            statement_id=arguments.statement_id,
+            arguments=arguments.arguments or {},
         )
+        decoder.emit(command)
+        decoder.decoded_packets[CLIENT] += 1
+        return command
+
+    def _commit(self, outcome: str, frame: int, ts: float) -> bool:
+        """The exchange ended cleanly with the packet that began in `frame`: emit what the
+        general readers would have, and start again from this new checkpoint."""
+        if self._emit_command() is None:
+            return False
+        decoder = self.decoder
+        command_frame, command_ts = self.command_at
         decoder.emit(
             CommandFinished(
                 side=SERVER,
                 frame=frame,
                 ts=ts,
-                command=name,
-                code=code,
+                command=COMMANDS[self.code].name,
+                code=self.code,
                 started_frame=command_frame,
                 started_ts=command_ts,
                 latency=max(0.0, ts - command_ts),
@@ -323,9 +362,11 @@ class FastLane:
                 response_packets=self.response_packets,
             )
         )
-        counts = decoder.decoded_packets
-        counts[CLIENT] += 1
-        counts[SERVER] += self.response_packets
+        decoder.decoded_packets[SERVER] += self.response_packets
+        self._done()
+        return True
+
+    def _done(self) -> None:
         self.committed += 1
         self.chunks = []
         self.held_bytes = 0

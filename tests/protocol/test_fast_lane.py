@@ -170,11 +170,11 @@ def test_multiple_result_sets_and_a_trailing_ok() -> None:
     assert same(talk).fast_lane.committed == 1
 
 
-def test_query_attributes_with_none_attached() -> None:
+def test_query_attributes() -> None:
     talk = Conversation().login(query_attributes=True)
     talk.command(b.query("SELECT 1", [])).server(b.ok())
     talk.command(b.query("SELECT 1", [b.Param(b.LONG, 1, "a")])).server(b.ok())
-    assert same(talk).fast_lane.committed == 1  # the attribute is the general readers' job
+    assert same(talk).fast_lane.committed == 2
 
 
 def test_a_schema_change_is_left_to_the_general_readers() -> None:
@@ -258,3 +258,42 @@ def test_a_gap_in_the_lane_decodes_the_same(tail: str) -> None:
     items: list[tuple] = [(chunk.side, chunk.data) for chunk in talk.chunks]
     items.insert(len(items) - 1, ("gap", SERVER, 10))
     assert decode_items(items, True) == decode_items(items, False)
+
+
+@pytest.mark.parametrize("deprecate_eof", [False, True])
+def test_prepared_statements_decode_the_same(deprecate_eof: bool) -> None:
+    """The prepare is the general readers'; executes, resets and closes are the lane's, their
+    arguments read against the statement table the prepare filled."""
+    talk = Conversation().login(deprecate_eof=deprecate_eof)
+    params = [b.column("p", b.LONG)]
+    talk.command(b.stmt_prepare("SELECT a, b FROM t WHERE b = ?"))
+    talk.server(*b.prepare_response(7, params, COLUMNS, deprecate_eof=deprecate_eof))
+    for value in (1, 2):
+        talk.command(b.stmt_execute(7, [b.Param(b.LONG, value)]))
+        rows = [["x", value]] * value
+        talk.server(*b.result_set(COLUMNS, rows, binary=True, deprecate_eof=deprecate_eof))
+    talk.command(b.stmt_execute(7, [b.Param(b.LONG, 3)])).server(b.ok(affected_rows=1))
+    talk.command(b.stmt_reset(7)).server(b.ok())
+    talk.command(b.command(0x1B, b"\x00\x00")).server(b.eof())  # COM_SET_OPTION
+    talk.command(b.stmt_close(7))
+    talk.command(b.stmt_execute(7, [b.Param(b.LONG, 4)])).server(b.err(1243, "Unknown handler"))
+    decoder = same(talk)
+    assert decoder.fast_lane.committed == 6
+    assert len(decoder.statements) == 0
+    commands = [e for e in run(MySQLDecoder(lean=True), talk) if isinstance(e, ev.Command)]
+    assert commands[1].arguments == {"flags": 0, "parameters": ["1"]}
+
+
+def test_an_execute_that_opens_a_cursor_is_left_to_the_general_readers() -> None:
+    talk = Conversation().login()
+    talk.command(b.stmt_prepare("SELECT a, b FROM t"))
+    talk.server(*b.prepare_response(3, [], COLUMNS))
+    talk.command(b.stmt_execute(3, flags=1))
+    cursor = b.result_set(COLUMNS, [], status=b.STATUS | 0x0040)[:-1]  # no rows yet
+    talk.server(*cursor)
+    talk.command(b.stmt_close(3), b.query("SELECT 1"))  # two commands in one segment
+    talk.server(b.ok(), seq=1)
+    decoder = same(talk)
+    assert decoder.fast_lane.committed == 0
+    finished = [e for e in run(MySQLDecoder(lean=True), talk) if isinstance(e, ev.CommandFinished)]
+    assert [e.outcome for e in finished] == ["ok", "cursor_opened", "ok"]
