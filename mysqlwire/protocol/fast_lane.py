@@ -195,64 +195,75 @@ class FastLane:
         return True
 
     def _reply(self, buf: bytes, frame: int, ts: float, frame_at: int, ts_at: float) -> bool:
-        """The server's bytes: packets of the reply, which must end with the last of them."""
-        if self.state == IDLE:
+        """The server's bytes: packets of the reply, which must end with the last of them.
+        (The counters live in locals inside the loop and go back to the lane when it stops
+        reading; after a False nothing of the lane's state matters.)"""
+        state = self.state
+        if state == IDLE:
             return False  # nothing outstanding: an idle-timeout ERR, or noise
         n = len(buf)
         pos = 0
         limit = self.limit
+        seq = self.next_seq
+        rows = self.rows
+        size = self.response_bytes
+        packets = self.response_packets
         while pos < n:
-            start = pos
             if pos:
                 frame_at, ts_at = frame, ts  # a packet that began in this chunk
-            if n - pos < 4:
-                return self._keep(buf, pos, frame_at, ts_at)
+            body = pos + 4
+            if body > n:
+                break
             length = buf[pos] | (buf[pos + 1] << 8) | (buf[pos + 2] << 16)
-            if buf[pos + 3] != self.next_seq or length > limit:
+            if buf[pos + 3] != seq or length > limit:
                 return False
-            pos += 4
-            end = pos + length
+            end = body + length
             if end > n:
-                return self._keep(buf, start, frame_at, ts_at)
-            self.next_seq = (self.next_seq + 1) & 0xFF
-            self.response_bytes += length
-            self.response_packets += 1
-            state = self.state
-            first = buf[pos] if length else -1
+                break
+            seq = (seq + 1) & 0xFF
+            size += length
+            packets += 1
+            first = buf[body] if length else -1
             if state == ROWS:
-                if first == 0xFE:
-                    outcome = self._rows_end(buf[pos:end], length)
-                elif first == 0xFF:
-                    return False
-                else:
-                    self.rows += 1
-                    outcome = None
+                if first != 0xFE:
+                    if first == 0xFF:
+                        return False
+                    rows += 1
+                    pos = end
+                    continue
+                outcome = self._rows_end(buf[body:end], length)
             elif state == COLUMNS:
                 if first == 0xFF:
                     return False
                 self.columns_left -= 1
                 if self.columns_left <= 0:
-                    self.state = ROWS if self.deprecate_eof else COLUMNS_EOF
-                outcome = None
+                    state = ROWS if self.deprecate_eof else COLUMNS_EOF
+                pos = end
+                continue
             elif state == FIRST:
-                outcome = self._first(buf[pos:end], first, length)
+                outcome = self._first(buf[body:end], first, length)
             else:  # COLUMNS_EOF
                 if first != 0xFE or length > EOF_PACKET_MAX:
                     return False
-                if self.code == COM_STMT_EXECUTE and self._cursor(parse_eof(buf[pos:end])[1]):
+                if self.code == COM_STMT_EXECUTE and self._cursor(parse_eof(buf[body:end])[1]):
                     return False
-                self.state = ROWS
-                outcome = None
-            if outcome is not None:
-                if outcome is False or end != n:
-                    return False  # not the lane's, or bytes follow the end of the reply
-                return self._commit(outcome, frame_at, ts_at)
-            pos = end
-        return True
-
-    def _keep(self, buf: bytes, start: int, frame: int, ts: float) -> bool:
-        self.carry[SERVER] = buf[start:]
-        self.carry_at[SERVER] = (frame, ts)
+                state = ROWS
+                pos = end
+                continue
+            if outcome is None:  # another result set follows, or its columns begin
+                state = self.state
+                pos = end
+                continue
+            if outcome is False or end != n:
+                return False  # not the lane's, or bytes follow the end of the reply
+            self.rows, self.response_bytes, self.response_packets = rows, size, packets
+            return self._commit(outcome, frame_at, ts_at)
+        self.state = state
+        self.next_seq = seq
+        self.rows, self.response_bytes, self.response_packets = rows, size, packets
+        if pos < n:  # a packet that goes on in the next chunk
+            self.carry[SERVER] = buf[pos:]
+            self.carry_at[SERVER] = (frame_at, ts_at)
         return True
 
     def _first(self, payload: bytes, first: int, length: int) -> str | bool | None:
