@@ -20,6 +20,7 @@ that falls inside the packet in progress costs its bytes, not the framing.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 
 from mysqlwire.protocol import command_phase, connection_phase, exchange, midstream, synchronise
@@ -52,7 +53,7 @@ from mysqlwire.protocol.events import (
     TlsVersion,
 )
 from mysqlwire.protocol.exchange import Exchange
-from mysqlwire.protocol.fast_lane import FastLane
+from mysqlwire.protocol.fast_lane import Chunk, FastLane
 from mysqlwire.protocol.framing import DEFAULT_RETAIN_LIMIT, LogicalPacket, PacketFramer
 from mysqlwire.protocol.phases import Phase, Transport
 from mysqlwire.protocol.proxy_header import ProxyHeaderFields
@@ -236,10 +237,15 @@ class MySQLDecoder:
             if not lane.feed(side, data, frame, ts):
                 self._leave_lane(lane)
             return
+        self._receive(side, data, frame, ts)
+
+    def _receive(self, side: int, data: bytes, frame: int, ts: float) -> None:
+        """The general readers' way in (the fast lane is not engaged)."""
         transport = self.transport[side]
         if transport is Transport.PLAIN:
             self._framers[side].receive(data, frame, ts)
             self._drain_plain(side)
+            lane = self.fast_lane
             if lane is not None and self.phase is Phase.COMMAND and self.lane_checkpoint():
                 lane.engage()
         elif transport is Transport.UNSYNCED:
@@ -357,9 +363,35 @@ class MySQLDecoder:
 
     def _leave_lane(self, lane: FastLane) -> None:
         """The lane cannot follow: read its chunks again with the general readers, from the
-        checkpoint where it engaged."""
-        for side, data, frame, ts in lane.disengage():
-            self.receive_data(side, data, frame, ts)
+        checkpoint where it engaged. The lane may engage again at a later checkpoint among
+        them and give up again: its chunks then go back to the front of the queue (a loop,
+        not recursion, so no input can nest replays deeply). The command a lane already
+        emitted is the first event their replay emits: that copy is dropped, so each event
+        is seen once."""
+        queue: deque[Chunk] = deque()
+        duplicate: tuple[int, Event] | None = None
+
+        def take_back() -> tuple[int, Event] | None:
+            chunks, announced = lane.disengage()
+            queue.extendleft(reversed(chunks))
+            if announced is None:
+                return None
+            self.decoded_packets[CLIENT] -= 1  # counted again by the replay
+            return len(self.pending), announced
+
+        duplicate = take_back()
+        while queue:
+            side, data, frame, ts = queue.popleft()
+            if lane.engaged:
+                if not lane.feed(side, data, frame, ts):
+                    duplicate = take_back()
+                continue
+            self._receive(side, data, frame, ts)
+            if duplicate is not None and len(self.pending) > duplicate[0]:
+                at, announced = duplicate
+                if self.pending[at] == announced:
+                    del self.pending[at]
+                duplicate = None
 
     # --- used by the readers ---------------------------------------------------------
 

@@ -79,6 +79,7 @@ class FastLane:
     """One connection's lane: the exchange in progress and the chunks it has read."""
 
     __slots__ = (
+        "announced",
         "capabilities",
         "carry",
         "carry_at",
@@ -119,6 +120,7 @@ class FastLane:
         self.code = 0
         self.command_at = (0, 0.0)
         self.command_payload = b""
+        self.announced: Command | None = None
         self.next_seq = 0
         self.columns_left = 0
         self.rows = 0
@@ -134,15 +136,17 @@ class FastLane:
         self.capabilities = decoder.capabilities
         self.deprecate_eof = bool(decoder.deprecate_eof)
 
-    def disengage(self) -> list[Chunk]:
-        """Hand back every chunk read since the checkpoint, for the general readers."""
+    def disengage(self) -> tuple[list[Chunk], Command | None]:
+        """Hand back every chunk read since the checkpoint, for the general readers, and the
+        command event already emitted for them (their replay emits it again, first)."""
         chunks = self.chunks
+        announced = self.announced
         self.engaged = False
         self.chunks = []
         self.held_bytes = 0
         self.carry = [b"", b""]
         self._idle()
-        return chunks
+        return chunks, announced
 
     def feed(self, side: int, data: bytes, frame: int, ts: float) -> bool:
         """Read a chunk. False: the lane cannot follow; the caller takes the chunks back."""
@@ -182,14 +186,15 @@ class FastLane:
         self.code = code
         self.command_at = (frame, ts)
         self.command_payload = buf[4:]
+        command = self._emit_command()  # now, as the general readers do: a consumer sees it
+        if command is None:  # while the reply is awaited (a long query, say)
+            return False
         if code == COM_STMT_CLOSE:  # no reply: the exchange is over with its command
-            command = self._emit_command()
-            if command is None:
-                return False
             if command.statement_id is not None:
                 self.decoder.statements.close(command.statement_id)
             self._done()
             return True
+        self.announced = command
         self.state = FIRST
         self.next_seq = 1
         return True
@@ -351,9 +356,7 @@ class FastLane:
 
     def _commit(self, outcome: str, frame: int, ts: float) -> bool:
         """The exchange ended cleanly with the packet that began in `frame`: emit what the
-        general readers would have, and start again from this new checkpoint."""
-        if self._emit_command() is None:
-            return False
+        general readers would have at that point, and start again from this new checkpoint."""
         decoder = self.decoder
         command_frame, command_ts = self.command_at
         decoder.emit(
