@@ -4,7 +4,8 @@ Where things are: `framing.py` (packets and 16 MB split packets), `compression.p
 compressed protocol), `tls.py` (records after SSLRequest), `commands.py` (the command table),
 `connection_phase.py` and `command_phase.py` (the readers for each phase), `exchange.py` (a
 command and its reply, the unit sequence ids count in), `reply_states.py` (the state machine
-that reads a server's reply), `handshake.py` and
+that reads a server's reply), `fast_lane.py` (the analyzer's shortcut through plain exchanges,
+checked against those readers), `handshake.py` and
 `replies.py` (pure parsers), `synchronise.py` (finding packet boundaries at the start,
 mid-stream and after gaps, with the byte heuristics of `midstream.py`), `decoder.py` (the
 state machine that ties them together), `events.py` (what comes out).

@@ -267,8 +267,7 @@ class MySQLDecoder:
         size_known: bool = True,
     ) -> None:
         """Bytes of `side` are missing. Decoding resumes at the next recognisable boundary."""
-        if self.fast_lane is not None and self.fast_lane.engaged:
-            self._leave_lane(self.fast_lane)
+        self._flush_lane()
         self.gaps[side] += 1
         self.emit(
             StreamGap(
@@ -318,8 +317,7 @@ class MySQLDecoder:
 
     def receive_eof(self, frame: int, ts: float) -> None:
         """Both streams ended (connection closed or capture over): report what was left open."""
-        if self.fast_lane is not None and self.fast_lane.engaged:
-            self._leave_lane(self.fast_lane)
+        self._flush_lane()
         for side in (CLIENT, SERVER):
             self._report_incomplete(side, frame, ts, reset=False)
         synchronise.undecodable_at_end(self, frame, ts)
@@ -360,6 +358,16 @@ class MySQLDecoder:
             and self._framers[CLIENT].idle
             and self._framers[SERVER].idle
         )
+
+    def _flush_lane(self) -> None:
+        """Before a gap or the end: everything the lane holds goes to the general readers,
+        and the lane stays out until the next checkpoint they reach."""
+        lane = self.fast_lane
+        while lane is not None and lane.engaged:
+            if lane.chunks:
+                self._leave_lane(lane)  # (may end engaged again, holding chunks)
+            else:
+                lane.disengage()
 
     def _leave_lane(self, lane: FastLane) -> None:
         """The lane cannot follow: read its chunks again with the general readers, from the

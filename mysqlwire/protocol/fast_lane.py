@@ -58,13 +58,14 @@ LANE_COMMANDS = frozenset(
     {COM_QUERY, COM_PING, COM_STMT_EXECUTE, COM_STMT_CLOSE, COM_STMT_RESET, COM_SET_OPTION}
 )
 
-# The largest packet the lane reads; a larger one goes to the general readers (which keep at
-# most the retain limit of it and report large packets).
-LANE_PACKET_MAX = 1 << 16
 # The most bytes an exchange may hold in the lane before it hands the exchange back: the
 # chunks are kept for that replay, so this bounds the lane's memory per connection. Larger
 # replies (long result sets) are the general readers' (whose framer passes over rows in bulk).
 LANE_BUFFER_MAX = 1 << 15
+# The largest packet the lane reads (well inside the buffer, so it can be read whole); a larger
+# one goes to the general readers, which keep at most the retain limit of it and report large
+# packets.
+LANE_PACKET_MAX = LANE_BUFFER_MAX // 2
 
 EOF_PACKET_MAX = 5
 METADATA_CAPABILITIES = MARIADB_CLIENT_CACHE_METADATA | CLIENT_OPTIONAL_RESULTSET_METADATA
