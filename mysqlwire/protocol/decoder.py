@@ -234,7 +234,7 @@ class MySQLDecoder:
             return
         lane = self.fast_lane
         if lane is not None and lane.engaged:
-            if not lane.feed(side, data, frame, ts):
+            if not lane.feed(self, side, data, frame, ts):
                 self._leave_lane(lane)
             return
         self._receive(side, data, frame, ts)
@@ -247,7 +247,7 @@ class MySQLDecoder:
             self._drain_plain(side)
             lane = self.fast_lane
             if lane is not None and self.phase is Phase.COMMAND and self.lane_checkpoint():
-                lane.engage()
+                lane.engage(self)
         elif transport is Transport.UNSYNCED:
             self._feed_unsynced(side, data, frame, ts)
         elif transport is Transport.COMPRESSED:
@@ -391,7 +391,7 @@ class MySQLDecoder:
         while queue:
             side, data, frame, ts = queue.popleft()
             if lane.engaged:
-                if not lane.feed(side, data, frame, ts):
+                if not lane.feed(self, side, data, frame, ts):
                     duplicate = take_back()
                 continue
             self._receive(side, data, frame, ts)

@@ -90,7 +90,6 @@ class FastLane:
         "command_at",
         "command_payload",
         "committed",
-        "decoder",
         "deprecate_eof",
         "engaged",
         "held_bytes",
@@ -103,14 +102,19 @@ class FastLane:
     )
 
     def __init__(self, decoder: MySQLDecoder) -> None:
-        self.decoder = decoder
+        # (The lane keeps no reference to its decoder, which owns it: a cycle would keep
+        # every closed connection alive until the garbage collector's next pass.)
         self.engaged = False
         # the largest packet read here: not one the general readers would report as large
         self.limit = min(LANE_PACKET_MAX, decoder.retain_limit, decoder.large_packet_threshold - 1)
         self.chunks: list[Chunk] = []
         self.held_bytes = 0
-        self.carry = [b"", b""]  # each side's bytes of a packet not yet complete
-        self.carry_at = [(0, 0.0), (0, 0.0)]  # (frame, ts) where that packet began
+        # The bytes of a packet not complete yet, and (frame, ts) where it began. Only one side
+        # can have one: the client's command before the reply begins (state IDLE), or a
+        # server packet after it (any other state); bytes from the other side then are
+        # something the lane gives up on, before it reads them.
+        self.carry = b""
+        self.carry_at = (0, 0.0)
         self.capabilities = 0
         self.deprecate_eof = False
         self.committed = 0  # exchanges read here (for tests and measurements)
@@ -130,9 +134,8 @@ class FastLane:
 
     # --- the decoder's side ------------------------------------------------------------
 
-    def engage(self) -> None:
+    def engage(self, decoder: MySQLDecoder) -> None:
         """The decoder is at a checkpoint: read what comes next here."""
-        decoder = self.decoder
         self.engaged = True
         self.capabilities = decoder.capabilities
         self.deprecate_eof = bool(decoder.deprecate_eof)
@@ -145,30 +148,30 @@ class FastLane:
         self.engaged = False
         self.chunks = []
         self.held_bytes = 0
-        self.carry = [b"", b""]
+        self.carry = b""
         self._idle()
         return chunks, announced
 
-    def feed(self, side: int, data: bytes, frame: int, ts: float) -> bool:
+    def feed(self, decoder: MySQLDecoder, side: int, data: bytes, frame: int, ts: float) -> bool:
         """Read a chunk. False: the lane cannot follow; the caller takes the chunks back."""
         self.chunks.append((side, data, frame, ts))
         self.held_bytes += len(data)
         if self.held_bytes > LANE_BUFFER_MAX:
             return False
-        carry = self.carry[side]
+        carry = self.carry
         if carry:
             data = carry + data
-            frame_at, ts_at = self.carry_at[side]
-            self.carry[side] = b""
+            frame_at, ts_at = self.carry_at
+            self.carry = b""
         else:
             frame_at, ts_at = frame, ts
         if side == CLIENT:
-            return self._command(data, frame_at, ts_at)
-        return self._reply(data, frame, ts, frame_at, ts_at)
+            return self._command(decoder, data, frame_at, ts_at)
+        return self._reply(decoder, data, frame, ts, frame_at, ts_at)
 
     # --- reading -----------------------------------------------------------------------
 
-    def _command(self, buf: bytes, frame: int, ts: float) -> bool:
+    def _command(self, decoder: MySQLDecoder, buf: bytes, frame: int, ts: float) -> bool:
         """The client's bytes: one whole command the lane knows, and nothing after it."""
         if self.state != IDLE:
             return False  # the client speaks during a reply: pipelining, or data it awaits
@@ -176,8 +179,8 @@ class FastLane:
         if n < 4 or n < 4 + (length := buf[0] | (buf[1] << 8) | (buf[2] << 16)):
             if n >= 4 and not 0 < length <= self.limit:
                 return False
-            self.carry[CLIENT] = buf
-            self.carry_at[CLIENT] = (frame, ts)
+            self.carry = buf
+            self.carry_at = (frame, ts)
             return True
         if n != 4 + length or buf[3] != 0 or not 0 < length <= self.limit:
             return False
@@ -187,12 +190,12 @@ class FastLane:
         self.code = code
         self.command_at = (frame, ts)
         self.command_payload = buf[4:]
-        command = self._emit_command()  # now, as the general readers do: a consumer sees it
+        command = self._emit_command(decoder)  # now, as the general readers do: a consumer sees it
         if command is None:  # while the reply is awaited (a long query, say)
             return False
         if code == COM_STMT_CLOSE:  # no reply: the exchange is over with its command
             if command.statement_id is not None:
-                self.decoder.statements.close(command.statement_id)
+                decoder.statements.close(command.statement_id)
             self._done()
             return True
         self.announced = command
@@ -200,7 +203,9 @@ class FastLane:
         self.next_seq = 1
         return True
 
-    def _reply(self, buf: bytes, frame: int, ts: float, frame_at: int, ts_at: float) -> bool:
+    def _reply(
+        self, decoder: MySQLDecoder, buf: bytes, frame: int, ts: float, frame_at: int, ts_at: float
+    ) -> bool:
         """The server's bytes: packets of the reply, which must end with the last of them.
         (The counters live in locals inside the loop and go back to the lane when it stops
         reading; after a False nothing of the lane's state matters.)"""
@@ -263,13 +268,13 @@ class FastLane:
             if outcome is False or end != n:
                 return False  # not the lane's, or bytes follow the end of the reply
             self.rows, self.response_bytes, self.response_packets = rows, size, packets
-            return self._commit(outcome, frame_at, ts_at)
+            return self._commit(decoder, outcome, frame_at, ts_at)
         self.state = state
         self.next_seq = seq
         self.rows, self.response_bytes, self.response_packets = rows, size, packets
         if pos < n:  # a packet that goes on in the next chunk
-            self.carry[SERVER] = buf[pos:]
-            self.carry_at[SERVER] = (frame_at, ts_at)
+            self.carry = buf[pos:]
+            self.carry_at = (frame_at, ts_at)
         return True
 
     def _first(self, payload: bytes, first: int, length: int) -> str | bool | None:
@@ -326,10 +331,9 @@ class FastLane:
         readers end the exchange as "cursor_opened")."""
         return bool(status & SERVER_STATUS_CURSOR_EXISTS)
 
-    def _emit_command(self) -> Command | None:
+    def _emit_command(self, decoder: MySQLDecoder) -> Command | None:
         """The command's event, its arguments read by the command table's reader (None: they
         do not parse, which the general readers report)."""
-        decoder = self.decoder
         code = self.code
         spec = COMMANDS[code]
         payload = self.command_payload
@@ -355,10 +359,9 @@ class FastLane:
         decoder.decoded_packets[CLIENT] += 1
         return command
 
-    def _commit(self, outcome: str, frame: int, ts: float) -> bool:
+    def _commit(self, decoder: MySQLDecoder, outcome: str, frame: int, ts: float) -> bool:
         """The exchange ended cleanly with the packet that began in `frame`: emit what the
         general readers would have at that point, and start again from this new checkpoint."""
-        decoder = self.decoder
         command_frame, command_ts = self.command_at
         decoder.emit(
             CommandFinished(

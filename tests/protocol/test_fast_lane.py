@@ -6,6 +6,7 @@ conversations for each way out of the lane."""
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
@@ -318,3 +319,21 @@ def test_a_command_is_an_event_when_it_is_sent_not_when_its_reply_ends() -> None
         assert [type(e) for e in steps[-3]] == [ev.Command]
         assert ev.Command not in [type(e) for e in steps[-2]]
         assert decode_items(items, True) == decode_items(items, False)
+
+
+def test_a_decoder_with_its_lane_is_freed_without_the_garbage_collector() -> None:
+    """The lane keeps no reference back to its decoder: a cycle would keep every closed
+    connection in memory until the collector's next pass (9 MB more at the peak of the
+    benchmark's 10,000 connections, when it had one)."""
+    talk = Conversation().login()
+    talk.command(b.query("SELECT a, b FROM t")).server(*b.result_set(COLUMNS, [["x", "1"]]))
+    gc.collect()
+    gc.disable()
+    try:
+        decoder = MySQLDecoder(lean=True)
+        run(decoder, talk, eof=True)
+        assert decoder.fast_lane.committed == 1
+        del decoder
+        assert gc.collect() == 0
+    finally:
+        gc.enable()

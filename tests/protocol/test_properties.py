@@ -291,7 +291,7 @@ def retained(decoder: MySQLDecoder) -> dict[str, int]:
             held[f"inner{side}"] = len(inner._buf) - inner._pos + len(inner._head) + inner._kept
         held[f"held{side}"] = sum(len(d) for d, _f, _t in decoder.held[side])
     lane = decoder.fast_lane
-    held["lane"] = lane.held_bytes + sum(map(len, lane.carry)) if lane is not None else 0
+    held["lane"] = lane.held_bytes + len(lane.carry) if lane is not None else 0
     return held
 
 
