@@ -35,27 +35,36 @@ from mysqlwire.protocol.constants import (
     SERVER_MORE_RESULTS_EXISTS,
     SERVER_STATUS_CURSOR_EXISTS,
 )
-from mysqlwire.protocol.events import Command, CommandFinished
+from mysqlwire.protocol.events import Command, CommandFinished, Eof
 from mysqlwire.protocol.replies import parse_eof, parse_ok
-from mysqlwire.protocol.wire import PARSE_ERRORS, lenenc_int
+from mysqlwire.protocol.statements import PreparedStatement
+from mysqlwire.protocol.wire import PARSE_ERRORS, lenenc_int, uint
 
 if TYPE_CHECKING:
     from mysqlwire.protocol.decoder import MySQLDecoder
 
 # The commands the lane reads: their replies are an OK, an ERR (which the lane leaves to the
-# general readers), an EOF or a result set, and reading them changes nothing the lane would
-# have to mirror. Their arguments are read, at the end of the exchange, by the command table's
-# own readers (`commands.py`), so they are the general readers' by construction.
-COM_QUERY, COM_PING, COM_STMT_EXECUTE, COM_STMT_CLOSE, COM_STMT_RESET, COM_SET_OPTION = (
-    0x03,
-    0x0E,
-    0x17,
-    0x19,
-    0x1A,
-    0x1B,
-)
+# general readers), an EOF, a result set or a prepare's reply, and what reading them changes
+# is mirrored here (the statement table). Their arguments are read when the command is sent,
+# by the command table's own readers (`commands.py`), so they are the general readers' by
+# construction.
+COM_QUERY = 0x03
+COM_PING = 0x0E
+COM_STMT_PREPARE = 0x16
+COM_STMT_EXECUTE = 0x17
+COM_STMT_CLOSE = 0x19
+COM_STMT_RESET = 0x1A
+COM_SET_OPTION = 0x1B
 LANE_COMMANDS = frozenset(
-    {COM_QUERY, COM_PING, COM_STMT_EXECUTE, COM_STMT_CLOSE, COM_STMT_RESET, COM_SET_OPTION}
+    {
+        COM_QUERY,
+        COM_PING,
+        COM_STMT_PREPARE,
+        COM_STMT_EXECUTE,
+        COM_STMT_CLOSE,
+        COM_STMT_RESET,
+        COM_SET_OPTION,
+    }
 )
 
 # The most bytes an exchange may hold in the lane before it hands the exchange back: the
@@ -71,7 +80,7 @@ EOF_PACKET_MAX = 5
 METADATA_CAPABILITIES = MARIADB_CLIENT_CACHE_METADATA | CLIENT_OPTIONAL_RESULTSET_METADATA
 
 # where the reply is (the general readers' ReplyState, for the states the lane knows)
-IDLE, FIRST, COLUMNS, COLUMNS_EOF, ROWS = range(5)
+IDLE, FIRST, COLUMNS, COLUMNS_EOF, ROWS, PREPARE_OK, DEFINITIONS, DEFINITIONS_EOF = range(8)
 
 Chunk = tuple[int, bytes, int, float]
 
@@ -81,6 +90,7 @@ class FastLane:
 
     __slots__ = (
         "announced",
+        "blocks",
         "capabilities",
         "carry",
         "carry_at",
@@ -92,9 +102,11 @@ class FastLane:
         "committed",
         "deprecate_eof",
         "engaged",
+        "final_eof",
         "held_bytes",
         "limit",
         "next_seq",
+        "prepared",
         "response_bytes",
         "response_packets",
         "rows",
@@ -126,6 +138,9 @@ class FastLane:
         self.command_at = (0, 0.0)
         self.command_payload = b""
         self.announced: Command | None = None
+        self.prepared: tuple[int, int, int] | None = None  # (statement id, params, columns)
+        self.blocks: list[int] = []  # definition blocks of a prepare still to come
+        self.final_eof: Eof | None = None  # the event of the EOF that ends a prepare's reply
         self.next_seq = 0
         self.columns_left = 0
         self.rows = 0
@@ -199,7 +214,7 @@ class FastLane:
             self._done()
             return True
         self.announced = command
-        self.state = FIRST
+        self.state = PREPARE_OK if code == COM_STMT_PREPARE else FIRST
         self.next_seq = 1
         return True
 
@@ -253,6 +268,10 @@ class FastLane:
                 continue
             elif state == FIRST:
                 outcome = self._first(buf[body:end], first, length)
+            elif state >= PREPARE_OK:
+                outcome = self._prepare_reply(
+                    state, buf[body:end], first, length, (seq - 1) & 0xFF, frame_at, ts_at
+                )
             else:  # COLUMNS_EOF
                 if first != 0xFE or length > EOF_PACKET_MAX:
                     return False
@@ -325,6 +344,61 @@ class FastLane:
             return None
         return "result_set"
 
+    def _prepare_reply(
+        self, state: int, payload: bytes, first: int, length: int, seq: int, frame: int, ts: float
+    ) -> str | bool | None:
+        """COM_STMT_PREPARE_OK, then the parameter and the column definitions, each block
+        ended by an EOF unless DEPRECATE_EOF (as `reply_states._read_prepare_*` read them)."""
+        if state == PREPARE_OK:
+            if first != 0x00:
+                return False  # an ERR, or not a prepare's reply
+            try:
+                statement_id = uint(payload, 1, 4)[0]
+                columns = uint(payload, 5, 2)[0]
+                params = uint(payload, 7, 2)[0]
+            except PARSE_ERRORS:
+                return False
+            metadata = True
+            if self.capabilities & CLIENT_OPTIONAL_RESULTSET_METADATA and length > 12:
+                metadata = payload[12] == 1
+            self.prepared = (statement_id, params, columns)
+            self.blocks = [n for n in (params, columns) if n] if metadata else []
+            return self._next_block()
+        if state == DEFINITIONS:
+            if first == 0xFF:
+                return False
+            self.columns_left -= 1
+            if self.columns_left > 0:
+                return None
+            if self.deprecate_eof:
+                return self._next_block()
+            self.state = DEFINITIONS_EOF
+            return None
+        # DEFINITIONS_EOF
+        if first != 0xFE or length > EOF_PACKET_MAX:
+            return False  # (the general readers infer things from that; not the lane's)
+        if not self.blocks:  # the EOF that ends the reply: an event even in lean decoding
+            warnings, status = parse_eof(payload)
+            self.final_eof = Eof(
+                side=SERVER,
+                frame=frame,
+                ts=ts,
+                seq=seq,
+                size=length,
+                wire_packets=1,
+                warnings=warnings,
+                status=status,
+                reply_to=COMMANDS[COM_STMT_PREPARE].name,
+            )
+        return self._next_block()
+
+    def _next_block(self) -> str | None:
+        if self.blocks:
+            self.columns_left = self.blocks.pop(0)
+            self.state = DEFINITIONS
+            return None
+        return "ok"
+
     @staticmethod
     def _cursor(status: int) -> bool:
         """An execute that opened a cursor: its rows come with COM_STMT_FETCH (the general
@@ -363,6 +437,11 @@ class FastLane:
         """The exchange ended cleanly with the packet that began in `frame`: emit what the
         general readers would have at that point, and start again from this new checkpoint."""
         command_frame, command_ts = self.command_at
+        if self.prepared is not None:
+            statement_id, params, columns = self.prepared
+            decoder.statements.add(PreparedStatement(statement_id, None, params, columns))
+            if self.final_eof is not None:
+                decoder.emit(self.final_eof)
         decoder.emit(
             CommandFinished(
                 side=SERVER,

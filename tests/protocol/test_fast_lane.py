@@ -28,23 +28,33 @@ RETAIN = 2048
 
 
 def state(decoder: MySQLDecoder, settled: bool = True) -> tuple:
-    """What the rest of the decoder's life depends on. Before the end of the streams, an
-    exchange in the lane has its server packets counted (and a packet cut by a chunk's end
-    held) by the lane, not the decoder: `settled=False` leaves those two out."""
+    """What the rest of the decoder's life depends on. Before the end of the streams, what
+    an exchange in the lane changes (its server packets counted, a packet cut by a chunk's
+    end held, a prepared statement added) is the lane's until the exchange ends: nothing reads
+    it meanwhile, and `settled=False` leaves it out."""
     common = (
         decoder.phase,
         tuple(decoder.transport),
         decoder.database,
         decoder.quit_sent,
         decoder.deprecate_eof,
-        len(decoder.exchanges) if settled else None,
         tuple(decoder.skipped),
-        [(k, v.params, v.columns, v.param_types) for k, v in decoder.statements._by_id.items()],
     )
     if not settled:
         return common
+    statements = [
+        (k, v.query, v.params, v.columns, v.param_types)
+        for k, v in decoder.statements._by_id.items()
+    ]
     pending = tuple(decoder._framers[side].pending() for side in (CLIENT, SERVER))
-    return (*common, tuple(decoder.decoded_packets), pending)
+    return (
+        *common,
+        len(decoder.exchanges),
+        statements,
+        decoder.statements.forgotten,
+        tuple(decoder.decoded_packets),
+        pending,
+    )
 
 
 @pytest.mark.parametrize(("path", "ports"), captures(), ids=lambda v: getattr(v, "name", ""))
@@ -270,8 +280,8 @@ def test_a_gap_in_the_lane_decodes_the_same(tail: str) -> None:
 
 @pytest.mark.parametrize("deprecate_eof", [False, True])
 def test_prepared_statements_decode_the_same(deprecate_eof: bool) -> None:
-    """The prepare is the general readers'; executes, resets and closes are the lane's, their
-    arguments read against the statement table the prepare filled."""
+    """Prepares, executes, resets and closes are the lane's; the executes' arguments are read
+    against the statement table the prepare filled."""
     talk = Conversation().login(deprecate_eof=deprecate_eof)
     params = [b.column("p", b.LONG)]
     talk.command(b.stmt_prepare("SELECT a, b FROM t WHERE b = ?"))
@@ -286,7 +296,7 @@ def test_prepared_statements_decode_the_same(deprecate_eof: bool) -> None:
     talk.command(b.stmt_close(7))
     talk.command(b.stmt_execute(7, [b.Param(b.LONG, 4)])).server(b.err(1243, "Unknown handler"))
     decoder = same(talk)
-    assert decoder.fast_lane.committed == 6
+    assert decoder.fast_lane.committed == 7
     assert len(decoder.statements) == 0
     commands = [e for e in run(MySQLDecoder(lean=True), talk) if isinstance(e, ev.Command)]
     assert commands[1].arguments == {"flags": 0, "parameters": ["1"]}
@@ -302,7 +312,7 @@ def test_an_execute_that_opens_a_cursor_is_left_to_the_general_readers() -> None
     talk.command(b.stmt_close(3), b.query("SELECT 1"))  # two commands in one segment
     talk.server(b.ok(), seq=1)
     decoder = same(talk)
-    assert decoder.fast_lane.committed == 0
+    assert decoder.fast_lane.committed == 1  # the prepare
     finished = [e for e in run(MySQLDecoder(lean=True), talk) if isinstance(e, ev.CommandFinished)]
     assert [e.outcome for e in finished] == ["ok", "cursor_opened", "ok"]
 
@@ -337,3 +347,20 @@ def test_a_decoder_with_its_lane_is_freed_without_the_garbage_collector() -> Non
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("deprecate_eof", [False, True])
+@pytest.mark.parametrize(
+    ("params", "columns"), [(0, 0), (2, 0), (0, 3), (1, 2)], ids=["none", "params", "cols", "both"]
+)
+def test_prepare_replies_of_every_shape_decode_the_same(deprecate_eof, params, columns) -> None:
+    talk = Conversation().login(deprecate_eof=deprecate_eof)
+    defs = [b.column(f"c{i}") for i in range(max(params, columns))]
+    talk.command(b.stmt_prepare("SELECT ?"))
+    talk.server(*b.prepare_response(5, defs[:params], defs[:columns], deprecate_eof=deprecate_eof))
+    talk.command(b.stmt_prepare("SELECT nonsense")).server(b.err(1064, "syntax", "42000"))
+    decoder = same(talk)
+    assert decoder.fast_lane.committed == 1
+    assert [(s.params, s.columns) for s in decoder.statements._by_id.values()] == [
+        (params, columns)
+    ]
