@@ -1,22 +1,23 @@
 """The analyzer's fast lane: plain command-phase exchanges read without the general readers.
 
 Most of a busy capture is the same thing over and over: a client sends a query, a ping or a
-prepared statement's execute in one packet, the server answers with an OK, an EOF or a result
-set, nothing goes wrong. The general decoder (framer, `LogicalPacket`, reader tables,
-`Exchange`) spends some 60 Python calls on such an exchange. The fast lane walks the packet
-headers of both directions itself and, when the exchange ends cleanly, emits exactly the
-events the lean decoder would have emitted for it (`Command`, then `CommandFinished`) and
-counts its packets.
+prepared statement's prepare or execute in one packet, the server answers with an OK, an EOF,
+a result set or the prepare's reply, nothing goes wrong. The general decoder (framer,
+`LogicalPacket`, reader tables, `Exchange`) spends some 60 Python calls on such an exchange.
+The fast lane walks the packet headers of both directions itself and emits exactly the events
+the lean decoder would have emitted: the `Command` when the command is sent, the rest (the
+`CommandFinished`, and a prepare's final `Eof`) when the reply is complete.
 
 It never decides anything the general readers would decide differently. It only engages at a
 checkpoint (`MySQLDecoder.lane_checkpoint`: command phase, plain transport, no outstanding
 command, both framers between packets) and keeps every chunk it reads until the exchange is
-complete. At the first thing it does not handle (another command, an ERR, a wrong sequence
-id, a packet too large, pipelining, a gap, the end of the streams) it gives the decoder back
-those chunks, and the decoder reads them again with the general readers from the checkpoint,
-whose state the lane never touched. So the general readers stay the reference: the lane is
-only ever a shortcut to the events they produce, and `tests/protocol/test_fast_lane.py`
-compares both on every capture we have.
+complete; what the exchange changes in the decoder (packet counts, the statement table) is
+applied then. At the first thing it does not handle (an unknown command, an ERR, a wrong
+sequence id, a packet too large, pipelining, a cursor, a gap, the end of the streams) it gives
+the decoder back those chunks, and the decoder reads them again with the general readers from
+the checkpoint (dropping the second copy of the `Command` already emitted). So the general
+readers stay the reference: the lane is only ever a shortcut to the events they produce, and
+`tests/protocol/test_fast_lane.py` compares both, chunk by chunk, on every capture we have.
 
 Only lean decoding (the analyzer's) uses it: with `detail` or reply events, every packet is
 an event and the general readers do the work.
@@ -98,7 +99,6 @@ class FastLane:
         "code",
         "columns_left",
         "command_at",
-        "command_payload",
         "committed",
         "deprecate_eof",
         "engaged",
@@ -136,10 +136,9 @@ class FastLane:
         self.state = IDLE
         self.code = 0
         self.command_at = (0, 0.0)
-        self.command_payload = b""
         self.announced: Command | None = None
         self.prepared: tuple[int, int, int] | None = None  # (statement id, params, columns)
-        self.blocks: list[int] = []  # definition blocks of a prepare still to come
+        self.blocks: tuple[int, ...] = ()  # definition blocks of a prepare still to come
         self.final_eof: Eof | None = None  # the event of the EOF that ends a prepare's reply
         self.next_seq = 0
         self.columns_left = 0
@@ -204,10 +203,10 @@ class FastLane:
             return False
         self.code = code
         self.command_at = (frame, ts)
-        self.command_payload = buf[4:]
-        command = self._emit_command(decoder)  # now, as the general readers do: a consumer sees it
-        if command is None:  # while the reply is awaited (a long query, say)
-            return False
+        # emitted now, as the general readers do, so a consumer sees a long query as it runs
+        command = self._emit_command(decoder, buf[4:])
+        if command is None:
+            return False  # arguments that do not parse: the general readers report them
         if code == COM_STMT_CLOSE:  # no reply: the exchange is over with its command
             if command.statement_id is not None:
                 decoder.statements.close(command.statement_id)
@@ -362,7 +361,7 @@ class FastLane:
             if self.capabilities & CLIENT_OPTIONAL_RESULTSET_METADATA and length > 12:
                 metadata = payload[12] == 1
             self.prepared = (statement_id, params, columns)
-            self.blocks = [n for n in (params, columns) if n] if metadata else []
+            self.blocks = tuple(n for n in (params, columns) if n) if metadata else ()
             return self._next_block()
         if state == DEFINITIONS:
             if first == 0xFF:
@@ -394,7 +393,8 @@ class FastLane:
 
     def _next_block(self) -> str | None:
         if self.blocks:
-            self.columns_left = self.blocks.pop(0)
+            self.columns_left, *rest = self.blocks
+            self.blocks = tuple(rest)
             self.state = DEFINITIONS
             return None
         return "ok"
@@ -405,12 +405,11 @@ class FastLane:
         readers end the exchange as "cursor_opened")."""
         return bool(status & SERVER_STATUS_CURSOR_EXISTS)
 
-    def _emit_command(self, decoder: MySQLDecoder) -> Command | None:
+    def _emit_command(self, decoder: MySQLDecoder, payload: bytes) -> Command | None:
         """The command's event, its arguments read by the command table's reader (None: they
         do not parse, which the general readers report)."""
         code = self.code
         spec = COMMANDS[code]
-        payload = self.command_payload
         try:
             arguments = spec.read_arguments(payload, decoder)
         except PARSE_ERRORS:
