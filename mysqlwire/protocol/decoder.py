@@ -377,7 +377,6 @@ class MySQLDecoder:
         emitted is the first event their replay emits: that copy is dropped, so each event
         is seen once."""
         queue: deque[Chunk] = deque()
-        duplicate: tuple[int, Event] | None = None
 
         def take_back() -> tuple[int, Event] | None:
             chunks, announced = lane.disengage()
