@@ -20,7 +20,7 @@ from tests import mysql_builder as b
 from tests.mysql_builder import Conversation
 from tests.protocol.helpers import run
 from tests.protocol.replay import decode_capture
-from tests.protocol.test_fuzz_real_streams import mutate, mutation, real_streams
+from tests.protocol.test_fuzz_real_streams import feed_items, mutate, mutation, real_streams
 from tests.protocol.test_properties import SCALE
 from tests.report.test_lean_decoding import captures
 
@@ -85,17 +85,10 @@ def decode_items(items: list[tuple], fast_lane: bool, retain_limit: int = RETAIN
     """Every chunk's events, one list per chunk (so an event that comes late differs), then
     the end of the streams' events and the final state."""
     decoder = MySQLDecoder(lean=True, fast_lane=fast_lane, retain_limit=retain_limit, **options)
-    steps: list[list[ev.Event]] = []
-    frame = 0
-    for item in items:
-        frame += 1
-        if item[0] == "gap":
-            decoder.receive_gap(item[1], item[2], frame, float(frame), 0, True)
-        else:
-            decoder.receive_data(item[0], item[1], frame, float(frame))
-        steps.append(decoder.events())
+    steps = [decoder.events() for _frame in feed_items(decoder, items)]
     unsettled = state(decoder, settled=False)
-    decoder.receive_eof(frame + 1, float(frame + 1))
+    end = len(items) + 1
+    decoder.receive_eof(end, float(end))
     steps.append(decoder.events())
     return steps, unsettled, state(decoder)
 

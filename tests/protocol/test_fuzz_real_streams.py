@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
@@ -139,15 +140,21 @@ def assert_well_formed(event: ev.Event, frame: int) -> None:
             assert len(value) <= MAX_PAYLOAD
 
 
-def survive(items: list[tuple], **options) -> None:
-    decoder = MySQLDecoder(retain_limit=RETAIN, **options)
-    frame = 0
-    for item in items:
-        frame += 1
+def feed_items(decoder: MySQLDecoder, items: list[tuple]) -> Iterator[int]:
+    """Feed each item (a chunk, or a ("gap", side, size) marker) as one frame, a second
+    apart; yields the frame number after each, for the caller to look at the decoder."""
+    for frame, item in enumerate(items, 1):
         if item[0] == "gap":
             decoder.receive_gap(item[1], item[2], frame, float(frame), 0, True)
         else:
             decoder.receive_data(item[0], item[1], frame, float(frame))
+        yield frame
+
+
+def survive(items: list[tuple], **options) -> None:
+    decoder = MySQLDecoder(retain_limit=RETAIN, **options)
+    frame = 0
+    for frame in feed_items(decoder, items):
         for event in decoder.events():
             assert_well_formed(event, frame)
         assert not decoder.pending
