@@ -339,26 +339,17 @@ def test_kernel_drops_mark_the_connections_open_meanwhile():
 # -- problem capture ---------------------------------------------------------------------
 
 
-def test_only_the_packets_of_connections_that_ended_badly_are_written(tmp_path):
-    path = tmp_path / "problems.pcap"
-    good, bad = conversation("quit", 50000), conversation("rst", 50001, start=START + 0.5)
-    session, _ = run_session(frames_of(good, bad), problems_path=path)
-    counters = session.problems.counters
-    assert (counters.connections_written, counters.connections_let_go) == (1, 1)
-    assert counters.packets_written == len(bad.frames)
-    result = CliRunner().invoke(main, ["analyze", "--format", "jsonl", str(path)])
-    [record] = [json.loads(line) for line in result.stdout.splitlines()][:-1]
-    assert (record["client"], record["close"]) == ("10.0.0.1:50001", "client_rst_no_quit")
-
-
-def test_a_tunnelled_connection_that_ended_badly_is_written_whole(tmp_path):
-    """Mirrored traffic: the problem capture keys packets by their inner connection."""
+@pytest.mark.parametrize("tunnelled", [False, True], ids=["plain", "vxlan"])
+def test_only_the_packets_of_connections_that_ended_badly_are_written(tmp_path, tunnelled):
+    """Mirrored traffic too: the problem capture keys packets by their inner connection."""
     from tests.capture.test_tunnels import vxlan
 
     path = tmp_path / "problems.pcap"
     good, bad = conversation("quit", 50000), conversation("rst", 50001, start=START + 0.5)
-    frames = [(n, ts, link, vxlan(data), len(vxlan(data))) for n, ts, link, data, _w in
-              frames_of(good, bad)]  # fmt: skip
+    frames = frames_of(good, bad)
+    if tunnelled:
+        frames = [(n, ts, link, vxlan(data), len(vxlan(data))) for n, ts, link, data, _w in
+                  frames]  # fmt: skip
     session, _ = run_session(frames, problems_path=path)
     counters = session.problems.counters
     assert (counters.connections_written, counters.connections_let_go) == (1, 1)
