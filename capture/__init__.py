@@ -19,9 +19,11 @@ The layer knows nothing of MySQL. Typical use::
 
 from __future__ import annotations
 
+# Before any module of this package is imported: the compiled build, when current.
+import mysqlwire.native  # noqa: F401  # isort: skip
 import os
 from collections.abc import Iterable, Sequence
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from capture.consumer import ConnectionSink, SinkFactory, TrackedConnection
 from capture.errors import CaptureError
@@ -85,7 +87,7 @@ def track_files(
     stats: CaptureStats | None = None,
     server_ports: Iterable[int] | None = DEFAULT_SERVER_PORTS,
     stdin: BinaryIO | None = None,
-    **tracker_options: float,
+    **tracker_options: Any,
 ) -> CaptureStats:
     """Read `paths` (merged by time, `"-"` for standard input) and drive `sink_factory` to
     the end of the capture: every connection's sink gets its bytes, gaps and `on_close`.

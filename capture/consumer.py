@@ -39,7 +39,8 @@ class ConnectionSink(Protocol):
 class TrackedConnection(Protocol):
     """What a factory is given: the live facts, and the one correction it may make."""
 
-    facts: TcpFacts
+    @property
+    def facts(self) -> TcpFacts: ...
 
     def swap_roles(self) -> None: ...
 

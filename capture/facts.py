@@ -10,8 +10,16 @@ missing. Everything here is plain data; the tracker fills it in as frames arrive
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import IntEnum
+from typing import Any
+
+
+def reduce_by_fields(record: Any) -> tuple[type, tuple[object, ...]]:
+    """A frozen dataclass's `__reduce__`: rebuilt from its fields by its constructor. (`--jobs`
+    pickles reports; the compiled build's default pickling sets the fields one by one, which a
+    frozen class refuses.)"""
+    return type(record), tuple(getattr(record, each.name) for each in fields(record))
 
 
 class Direction(IntEnum):
@@ -35,6 +43,9 @@ class Endpoint:
 
     ip: bytes
     port: int
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        return reduce_by_fields(self)
 
     @property
     def address(self) -> str:

@@ -41,11 +41,12 @@ import struct
 import sys
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
+from capture.consumer import SinkFactory
 from capture.errors import CaptureError
 from capture.ip import IPPROTO_TCP, _walk_extensions
 from capture.linktypes import (
@@ -59,7 +60,13 @@ from capture.linktypes import (
     linktype_name,
 )
 from capture.stats import CaptureStats
-from capture.tracker import Frame, TcpTracker
+from capture.tracker import (
+    DEFAULT_LINGER,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_SERVER_PORTS,
+    Frame,
+    TcpTracker,
+)
 from capture.tunnels import MAX_DEPTH, unwrap_ip_payload, unwrap_link_payload
 
 # <linux/if_packet.h>, <linux/if_ether.h>, <linux/filter.h>, <linux/if_arp.h>
@@ -215,8 +222,16 @@ def _attach_filter(sock: socket.socket, program: list[Instruction]) -> None:
     insns = (ctypes.c_uint8 * (8 * len(program)))()
     for index, (code, jt, jf, k) in enumerate(program):
         struct.pack_into("HBBI", insns, 8 * index, code, jt, jf, k)
-    fprog = struct.pack("HL", len(program), ctypes.addressof(insns))
-    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+    _set_filter(sock, insns, len(program))
+
+
+def _set_filter(sock: socket.socket, insns: ctypes.Array[ctypes.c_uint8], count: int) -> None:
+    """The kernel reads the instructions at their address during the call: they are an
+    argument here so that the caller holds them until it returns (the compiled build frees a
+    local after its last use, which would be the addressof())."""
+    sock.setsockopt(
+        socket.SOL_SOCKET, SO_ATTACH_FILTER, struct.pack("HL", count, ctypes.addressof(insns))
+    )
 
 
 def _bind(sock: socket.socket, ifindex: int) -> None:
@@ -461,8 +476,26 @@ class LiveTracker(TcpTracker):
     (`compact_handshakes=True`): live sinks keep each connection's packets from its first one,
     so they must exist when the SYN arrives."""
 
-    def __init__(self, *args: Any, compact_handshakes: bool = False, **kwargs: Any) -> None:
-        super().__init__(*args, compact_handshakes=compact_handshakes, **kwargs)
+    def __init__(
+        self,
+        sink_factory: SinkFactory,
+        stats: CaptureStats | None = None,
+        *,
+        server_ports: Iterable[int] | None = DEFAULT_SERVER_PORTS,
+        linger: float = DEFAULT_LINGER,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        compact_handshakes: bool = False,
+    ) -> None:
+        # (named one by one: the compiled build does not forward **options to a compiled
+        # base class's __init__ correctly)
+        super().__init__(
+            sink_factory,
+            stats,
+            server_ports=server_ports,
+            linger=linger,
+            max_connections=max_connections,
+            compact_handshakes=compact_handshakes,
+        )
 
     def advance(self, now: float) -> None:
         if self._lingering and self._lingering[0][0] <= now:

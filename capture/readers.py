@@ -55,10 +55,10 @@ try:  # optional: zstd-compressed captures
 
     _ZSTD_ERRORS: tuple[type[BaseException], ...] = (zstandard.ZstdError,)
 except ImportError:  # pragma: no cover - zstandard is a declared dependency
-    zstandard = None
+    zstandard = None  # type: ignore[assignment]
     _ZSTD_ERRORS = ()
 
-_READ_ERRORS = (OSError, EOFError, zlib.error, *_ZSTD_ERRORS)
+_READ_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, zlib.error, *_ZSTD_ERRORS)
 
 
 def open_frames(
@@ -70,7 +70,7 @@ def open_frames(
     timestamp order and numbered from 1. Raises `CaptureError` now for an unreadable input."""
     if not paths:
         raise CaptureError("<no input>", "no capture file given")
-    sources = []
+    sources: list[_Source] = []
     for path in paths:
         name = os.fspath(path)
         cfile = CaptureFile(path=name)
@@ -113,7 +113,8 @@ def _merge(sources: list[_Source], stats: CaptureStats) -> Iterator[Frame]:
     frame_no = 0
     current = -1
     while heap or waiting:
-        while waiting and (not heap or waiting[-1].first_ts <= heap[0][0]):
+        # (every source waiting has a first timestamp: see above)
+        while waiting and (not heap or waiting[-1].first_ts <= heap[0][0]):  # type: ignore[operator]
             source = waiting.pop()
             try:
                 frames = source.reopen()
@@ -214,7 +215,7 @@ class _Source:
         if self.path == STDIN:
             self._kept = _prepend(first, frames)
         else:
-            frames.close()
+            frames.close()  # type: ignore[attr-defined]
 
     def reopen(self) -> Iterator[Frame]:
         if self._kept is not None:
@@ -292,10 +293,10 @@ def _unwrap(
         raise CaptureError(label, f"cannot read ({error.strerror or error})") from None
     compression = ""
     if magic[:2] == GZIP_MAGIC:
-        stream: BinaryIO = gzip.GzipFile(fileobj=_Prefixed(magic, raw), mode="rb")  # type: ignore[assignment]
+        stream: BinaryIO = gzip.GzipFile(fileobj=_Prefixed(magic, raw), mode="rb")  # type: ignore[assignment,call-overload]
         compression = "gzip"
     elif magic == ZSTD_MAGIC and zstandard is not None:
-        stream = zstandard.ZstdDecompressor().stream_reader(_Prefixed(magic, raw))
+        stream = zstandard.ZstdDecompressor().stream_reader(_Prefixed(magic, raw))  # type: ignore[arg-type]
         compression = "zstd"
     else:
         stream = _Prefixed(magic, raw)  # type: ignore[assignment]

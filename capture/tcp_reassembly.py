@@ -171,7 +171,8 @@ class StreamDirection:
             self._remember(payload, size)
             self.payload_bytes += size
             self.last_payload_ts = ts
-            self.sink.on_data(self.direction, payload, frame, ts)
+            # (the tracker feeds only the sides that have a sink)
+            self.sink.on_data(self.direction, payload, frame, ts)  # type: ignore[union-attr]
             return
         self._segment_slow(seq, payload, missing, frame, ts)
 
@@ -212,7 +213,8 @@ class StreamDirection:
     def peer_acked(self, ack: int, frame: int, ts: float) -> None:
         """The other side acknowledged up to `ack`: holes before it were lost by the capture,
         not by the network (the receiver has those bytes)."""
-        if self.pending is None:
+        holes = self.pending is not None  # (a flag: a narrowed attribute would outlive _gap)
+        if not holes:
             return
         acked = self.position(ack)
         if self.fin_offset is not None:
@@ -265,7 +267,7 @@ class StreamDirection:
             self.next_seq = (self.next_seq + size) & SEQ_MASK
             self.payload_bytes += size
             self.last_payload_ts = ts
-            self.sink.on_data(self.direction, payload, frame, ts)
+            self.sink.on_data(self.direction, payload, frame, ts)  # type: ignore[union-attr]
         if missing:
             self._gap(missing, frame, ts, "snaplen")
 
@@ -281,7 +283,7 @@ class StreamDirection:
         facts.gap_bytes[self.direction] += size
         if len(facts.gaps) < EVIDENCE_CAP:
             facts.gaps.append(gap)
-        self.sink.on_gap(gap)
+        self.sink.on_gap(gap)  # type: ignore[union-attr]
 
     def _drain(self) -> None:
         pending = self.pending

@@ -16,6 +16,7 @@ from typing import TextIO
 import click
 
 from capture import CaptureError, CaptureStats
+from mysqlwire import native
 from mysqlwire.cli_options import (
     EXIT_FINDINGS,
     UserError,
@@ -62,7 +63,7 @@ class GuardedGroup(click.Group):
 
 
 @click.group(cls=GuardedGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="mysqlwire")
+@click.version_option(package_name="mysqlwire", message=f"%(prog)s %(version)s, {native.STATUS}")
 def main() -> None:
     """Rebuild every MySQL conversation in a packet capture and say how each connection
     ended, who ended it, and the evidence (frames, timestamps, bytes)."""

@@ -49,6 +49,7 @@ from capture.live import (
 from capture.tracker import Frame
 from mysqlwire.output.describe import format_ts
 from mysqlwire.output.records import dumps
+from mysqlwire.output.redact import redact_report
 from mysqlwire.output.schema import connection_record, summary_record
 from mysqlwire.pipeline import AnalysisOptions, ConnectionAnalysis
 from mysqlwire.protocol.binary_values import shorten
@@ -216,7 +217,10 @@ class ProblemCapture:
             return
         size = len(frame[3]) + FRAME_OVERHEAD
         self.buffered += size
-        if not buffer.tail and buffer.head_bytes + size <= self.head_cap:
+        # (a flag, not `buffer.head[-1] is frame` below: the compiled build boxes a tuple
+        # anew each time it is stored, so identity does not hold)
+        to_head = not buffer.tail and buffer.head_bytes + size <= self.head_cap
+        if to_head:
             buffer.head.append(frame)
             buffer.head_bytes += size
             if self.buffered <= self.total:
@@ -230,7 +234,7 @@ class ProblemCapture:
         while self.buffered > self.total and buffer.tail:
             self._let_go(buffer)
             self.counters.dropped_total_cap += 1
-        if self.buffered > self.total and buffer.head and buffer.head[-1] is frame:
+        if self.buffered > self.total and to_head:
             buffer.head.pop()
             buffer.head_bytes -= size
             self.buffered -= size
@@ -830,3 +834,11 @@ __all__ = [
     "stream_is_tty",
     "verdict_line",
 ]
+
+
+class RedactingLiveSession(LiveSession):
+    """`live --redact`: each connection's report has its literals hidden before anything is
+    written or summed (output/redact.py)."""
+
+    def _report(self, report: ConnectionReport) -> None:
+        super()._report(redact_report(report))

@@ -41,13 +41,12 @@ from mysqlwire.live import (
     LiveOptions,
     LiveSession,
     ProblemCapture,
+    RedactingLiveSession,
     drop_privileges,
     signals_handled,
     stream_is_tty,
 )
-from mysqlwire.output.redact import redact_report
 from mysqlwire.pipeline import AnalysisOptions
-from mysqlwire.report.connection_report import ConnectionReport
 
 
 @click.command("live")
@@ -258,14 +257,6 @@ def live_command(
         # The reader went away (`| head`): nothing more can be written, and Python must not
         # complain when it flushes standard output at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-
-
-class RedactingLiveSession(LiveSession):
-    """`live --redact`: each connection's report has its literals hidden before anything is
-    written or summed (output/redact.py)."""
-
-    def _report(self, report: ConnectionReport) -> None:
-        super()._report(redact_report(report))
 
 
 def _user_name() -> str:

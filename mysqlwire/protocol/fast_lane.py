@@ -25,7 +25,7 @@ an event and the general readers do the work.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from mysqlwire.protocol.commands import COMMANDS
 from mysqlwire.protocol.constants import (
@@ -295,7 +295,7 @@ class FastLane:
             self.carry_at = (frame_at, ts_at)
         return True
 
-    def _first(self, payload: bytes, first: int, length: int) -> str | bool | None:
+    def _first(self, payload: bytes, first: int, length: int) -> str | Literal[False] | None:
         """The reply's first packet (or the first of the next result set). Returns how the
         reply ended, None while it goes on, False for what the lane leaves alone."""
         try:
@@ -319,7 +319,7 @@ class FastLane:
             self.state = ROWS if self.deprecate_eof else COLUMNS_EOF
         return None
 
-    def _ok(self, payload: bytes) -> str | bool | None:
+    def _ok(self, payload: bytes) -> str | Literal[False] | None:
         fields = parse_ok(payload, self.capabilities)
         if any(kind == "schema" for kind, _ in fields.session_state):
             return False  # the general readers keep track of the schema
@@ -328,7 +328,7 @@ class FastLane:
             return None
         return "ok"
 
-    def _rows_end(self, payload: bytes, length: int) -> str | bool | None:
+    def _rows_end(self, payload: bytes, length: int) -> str | Literal[False] | None:
         try:
             if length > EOF_PACKET_MAX:
                 status = parse_ok(payload, self.capabilities).status
@@ -345,7 +345,7 @@ class FastLane:
 
     def _prepare_reply(
         self, state: int, payload: bytes, first: int, length: int, seq: int, frame: int, ts: float
-    ) -> str | bool | None:
+    ) -> str | Literal[False] | None:
         """COM_STMT_PREPARE_OK, then the parameter and the column definitions, each block
         ended by an EOF unless DEPRECATE_EOF (as `reply_states._read_prepare_*` read them)."""
         if state == PREPARE_OK:

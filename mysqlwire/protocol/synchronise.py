@@ -83,7 +83,10 @@ def feed_unsynced(conn: MySQLDecoder, side: int, data: bytes, frame: int, ts: fl
 
 
 def _before_greeting(conn: MySQLDecoder, side: int, data: bytes, frame: int, ts: float) -> None:
-    if side == CLIENT and conn.proxy_header is None:
+    # (flags, not tests of the attribute: _take_proxy_header sets it, and the compiled build
+    # would trust a type narrowed before the call)
+    had_header = conn.proxy_header is not None
+    if side == CLIENT and not had_header:
         held = _hold(conn, CLIENT, data, frame, ts)
         # The header, or (when the capture saw the SYN, so this is the stream's start) the
         # start of one: a login waits for the greeting anyway.
@@ -138,7 +141,8 @@ def _first_login_bytes(conn: MySQLDecoder, data: bytes, frame: int, ts: float) -
     """The client's first bytes after the greeting: a login (or SSLRequest), unless another
     protocol's client (TLS without SSLRequest, HTTP) reached the MySQL server."""
     held = _hold(conn, CLIENT, data, frame, ts)
-    if conn.proxy_header is None and _take_proxy_header(conn, held):
+    had_header = conn.proxy_header is not None  # (a flag: see _before_greeting)
+    if not had_header and _take_proxy_header(conn, held):
         if not conn.held[CLIENT] or conn.proxy_header is None:
             return  # (the start of) a header, nothing after it yet
         held = b"".join(piece for piece, _f, _t in conn.held[CLIENT])

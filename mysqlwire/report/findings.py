@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from capture.facts import reduce_by_fields
+
 SEVERITIES = ("info", "warning", "error")
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
 
@@ -20,6 +22,9 @@ class Finding:
     frame: int | None
     ts: float | None
     detail: str
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        return reduce_by_fields(self)
 
     def as_dict(self) -> dict[str, object]:
         return {

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from capture.facts import ControlSegment, Direction, TcpFacts
+from capture.facts import ControlSegment, Direction, TcpFacts, reduce_by_fields
 
 
 @dataclass(frozen=True, slots=True)
 class RstOrigin:
     injected: bool
     explanation: str
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        return reduce_by_fields(self)
 
 
 def rst_origin(rst: ControlSegment, facts: TcpFacts) -> RstOrigin:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from capture.facts import reduce_by_fields
+
 ABORTED_CLIENTS = "Aborted_clients"
 ABORTED_CONNECTS = "Aborted_connects"
 
@@ -21,6 +23,9 @@ class VerdictKind:
     name: str
     severity: str | None  # None: nothing wrong
     meaning: str
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        return reduce_by_fields(self)
 
 
 VERDICTS: dict[str, VerdictKind] = {

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mysqlwire.live_cli import RedactingLiveSession
+from mysqlwire.live import RedactingLiveSession
 from tests.craft import frame_tuples, pcap_bytes, write_capture
 from tests.hardening.captures import flat, run, session
 from tests.live.replay import replay_live
