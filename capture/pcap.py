@@ -22,19 +22,20 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterator
+from typing import Final
 
 from capture._tally import FileTally
 from capture.errors import CaptureError
 
 Frame = tuple[int, float, int, bytes, int]
 
-CHUNK = 1 << 20
-FILE_HEADER_LEN = 24
-RECORD_HEADER_LEN = 16
-MAX_RECORD = 1 << 26  # a captured length above 64 MiB means the file is corrupt
-STANDARD_MAX_CAPLEN = 262144  # Wireshark's limit for Ethernet and most link types
-RESYNC_WINDOW = 16 << 20  # bytes searched for the next plausible record after damage
-RESYNC_TS_SLACK = 86400  # seconds a resynchronised record may differ from the last good one
+CHUNK: Final = 1 << 20
+FILE_HEADER_LEN: Final = 24
+RECORD_HEADER_LEN: Final = 16
+MAX_RECORD: Final = 1 << 26  # a captured length above 64 MiB means the file is corrupt
+STANDARD_MAX_CAPLEN: Final = 262144  # Wireshark's limit for Ethernet and most link types
+RESYNC_WINDOW: Final = 16 << 20  # bytes searched for the next plausible record after damage
+RESYNC_TS_SLACK: Final = 86400  # seconds a resynchronised record may differ from the last good one
 
 # magic bytes as stored -> (byte order, seconds per timestamp fraction unit, format name)
 MAGICS: dict[bytes, tuple[str, float, str]] = {

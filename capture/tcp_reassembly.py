@@ -30,19 +30,19 @@ order, with the frame number and timestamp of the segment that carried it:
 from __future__ import annotations
 
 from bisect import bisect_right, insort
-from typing import Any
+from typing import Any, Final
 
 from capture.consumer import ConnectionSink
 from capture.facts import EVIDENCE_CAP, Direction, Retransmission, StreamGap, TcpFacts
 
-SEQ_MASK = 0xFFFFFFFF
-SEQ_HALF = 0x80000000
-SEQ_SPACE = 0x100000000
+SEQ_MASK: Final = 0xFFFFFFFF
+SEQ_HALF: Final = 0x80000000
+SEQ_SPACE: Final = 0x100000000
 
-DEFAULT_REORDER_CAP = 4 << 20  # bytes buffered out of order per direction
-DEFAULT_RECENT_SEGMENTS = 8  # delivered segments kept to verify retransmissions
-RECENT_BYTES = 16 << 10  # and at most this many bytes of them, per direction
-TRAILING_LOSS_LIMIT = 1 << 30  # an ACK further ahead than this is not believed
+DEFAULT_REORDER_CAP: Final = 4 << 20  # bytes buffered out of order per direction
+DEFAULT_RECENT_SEGMENTS: Final = 8  # delivered segments kept to verify retransmissions
+RECENT_BYTES: Final = 16 << 10  # and at most this many bytes of them, per direction
+TRAILING_LOSS_LIMIT: Final = 1 << 30  # an ACK further ahead than this is not believed
 
 
 class _Pending:

@@ -66,6 +66,7 @@ import struct
 import zlib
 from collections import deque
 from collections.abc import Iterable
+from typing import Final
 
 from capture.consumer import ConnectionSink, SinkFactory
 from capture.facts import (
@@ -88,21 +89,21 @@ from capture.tcp_reassembly import (
 
 Frame = tuple[int, float, int, bytes, int]
 
-FIN = 0x01
-SYN = 0x02
-RST = 0x04
-ACK = 0x10
-CONTROL_FLAGS = SYN | FIN | RST
+FIN: Final = 0x01
+SYN: Final = 0x02
+RST: Final = 0x04
+ACK: Final = 0x10
+CONTROL_FLAGS: Final = SYN | FIN | RST
 
 DEFAULT_SERVER_PORTS = frozenset({3306})
-DEFAULT_LINGER = 5.0  # seconds of capture time a closed connection is kept
-DEFAULT_MAX_CONNECTIONS = 200_000
-EVICTED_REMEMBERED = 65_536  # keys (two a connection) of evicted connections remembered
+DEFAULT_LINGER: Final = 5.0  # seconds of capture time a closed connection is kept
+DEFAULT_MAX_CONNECTIONS: Final = 200_000
+EVICTED_REMEMBERED: Final = 65_536  # keys (two a connection) of evicted connections remembered
 # No TCP stack waits longer than this between retransmissions (Linux's TCP_RTO_MAX): the
 # delivered segments kept to compare retransmissions against are dropped after this much
 # silence on a connection, checked every IDLE_SWEEP_INTERVAL seconds of capture time.
-RETRANSMISSION_HORIZON = 120.0
-IDLE_SWEEP_INTERVAL = 30.0
+RETRANSMISSION_HORIZON: Final = 120.0
+IDLE_SWEEP_INTERVAL: Final = 30.0
 
 TCP_HEADER = struct.Struct("!HHIIBBH")  # ports, seq, ack, data offset, flags, window
 
@@ -121,8 +122,8 @@ DIRECTIONS = (C2S, S2C)
 # One packet of a half-open connection: frame, ts, sent by the client, flags, seq, ack, window,
 # TTL, wire length.
 HANDSHAKE_RECORD = struct.Struct("<QdBBIIHBI")
-HANDSHAKE_RECORDS = 8  # packets kept before a half-open connection becomes a `Connection`
-PER_DIRECTION_FACTS = (
+HANDSHAKE_RECORDS: Final = 8  # packets kept before a half-open connection becomes a `Connection`
+PER_DIRECTION_FACTS: Final = (
     "packets",
     "frame_bytes",
     "payload_bytes",

@@ -25,7 +25,7 @@ an event and the general readers do the work.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from mysqlwire.protocol.commands import COMMANDS
 from mysqlwire.protocol.constants import (
@@ -49,13 +49,13 @@ if TYPE_CHECKING:
 # is mirrored here (the statement table). Their arguments are read when the command is sent,
 # by the command table's own readers (`commands.py`), so they are the general readers' by
 # construction.
-COM_QUERY = 0x03
-COM_PING = 0x0E
-COM_STMT_PREPARE = 0x16
-COM_STMT_EXECUTE = 0x17
-COM_STMT_CLOSE = 0x19
-COM_STMT_RESET = 0x1A
-COM_SET_OPTION = 0x1B
+COM_QUERY: Final = 0x03
+COM_PING: Final = 0x0E
+COM_STMT_PREPARE: Final = 0x16
+COM_STMT_EXECUTE: Final = 0x17
+COM_STMT_CLOSE: Final = 0x19
+COM_STMT_RESET: Final = 0x1A
+COM_SET_OPTION: Final = 0x1B
 LANE_COMMANDS = frozenset(
     {
         COM_QUERY,
@@ -71,17 +71,25 @@ LANE_COMMANDS = frozenset(
 # The most bytes an exchange may hold in the lane before it hands the exchange back: the
 # chunks are kept for that replay, so this bounds the lane's memory per connection. Larger
 # replies (long result sets) are the general readers' (whose framer passes over rows in bulk).
-LANE_BUFFER_MAX = 1 << 15
+LANE_BUFFER_MAX: Final = 1 << 15
 # The largest packet the lane reads (well inside the buffer, so it can be read whole); a larger
 # one goes to the general readers, which keep at most the retain limit of it and report large
 # packets.
-LANE_PACKET_MAX = LANE_BUFFER_MAX // 2
+LANE_PACKET_MAX: Final = LANE_BUFFER_MAX // 2
 
-EOF_PACKET_MAX = 5
-METADATA_CAPABILITIES = MARIADB_CLIENT_CACHE_METADATA | CLIENT_OPTIONAL_RESULTSET_METADATA
+EOF_PACKET_MAX: Final = 5
+METADATA_CAPABILITIES: Final = MARIADB_CLIENT_CACHE_METADATA | CLIENT_OPTIONAL_RESULTSET_METADATA
 
-# where the reply is (the general readers' ReplyState, for the states the lane knows)
-IDLE, FIRST, COLUMNS, COLUMNS_EOF, ROWS, PREPARE_OK, DEFINITIONS, DEFINITIONS_EOF = range(8)
+# where the reply is (the general readers' ReplyState, for the states the lane knows; in this
+# order: `state >= PREPARE_OK` is a prepare's reply)
+IDLE: Final = 0
+FIRST: Final = 1
+COLUMNS: Final = 2
+COLUMNS_EOF: Final = 3
+ROWS: Final = 4
+PREPARE_OK: Final = 5
+DEFINITIONS: Final = 6
+DEFINITIONS_EOF: Final = 7
 
 Chunk = tuple[int, bytes, int, float]
 

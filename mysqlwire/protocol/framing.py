@@ -15,9 +15,11 @@ are accounted with `skip`, so the framing survives a snapshot length.
 
 from __future__ import annotations
 
+from typing import Final
+
 from mysqlwire.protocol.constants import HEADER_SIZE, MAX_PAYLOAD
 
-DEFAULT_RETAIN_LIMIT = 1 << 20
+DEFAULT_RETAIN_LIMIT: Final = 1 << 20
 
 
 class LogicalPacket:

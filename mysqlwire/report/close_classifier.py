@@ -53,12 +53,20 @@ class ServerError:
     ts: float
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class CommandSpan:
     name: str
     frame: int
     ts: float
     finished_frame: int | None = None  # None: no reply seen
+
+    # Written out: one is made per command, and the compiled build runs a generated __init__
+    # as Python.
+    def __init__(self, name: str, frame: int, ts: float, finished_frame: int | None = None) -> None:
+        self.name = name
+        self.frame = frame
+        self.ts = ts
+        self.finished_frame = finished_frame
 
 
 @dataclass(slots=True)

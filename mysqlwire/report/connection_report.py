@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from capture.facts import C2S, S2C, Direction, TcpFacts
 from mysqlwire.protocol import events as ev
@@ -33,12 +33,12 @@ from mysqlwire.report.close_classifier import (
 from mysqlwire.report.findings import Finding, finding, worst_severity
 from mysqlwire.report.verdicts import VERDICTS, server_counter
 
-DEFAULT_MAX_ALLOWED_PACKET = 64 << 20
-FINDINGS_PER_KIND = 20
-ERROR_CODES_KEPT = 1000
+DEFAULT_MAX_ALLOWED_PACKET: Final = 64 << 20
+FINDINGS_PER_KIND: Final = 20
+ERROR_CODES_KEPT: Final = 1000
 # The classifier needs the last command and the last activity before the close, plus the few
 # that may follow it (a COM_QUIT racing the server's FIN): a short window is enough.
-RECENT = 6
+RECENT: Final = 6
 
 
 @dataclass(slots=True)
