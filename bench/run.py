@@ -82,9 +82,12 @@ def measure(command: list[str]) -> tuple[float, int]:
     return elapsed, usage.ru_maxrss
 
 
+MYSQLWIRE = ROOT / ".venv" / "bin" / "mysqlwire"
+
+
 def contenders(capture: Path, jobs: int) -> dict[str, list[str]]:
     analyze = [
-        str(ROOT / ".venv" / "bin" / "mysqlwire"),
+        str(MYSQLWIRE),
         "analyze",
         str(capture),
         "--format",
@@ -182,9 +185,12 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("tshark") is None or shutil.which("capinfos") is None:
         subprocess.run([str(ROOT / "scripts" / "setup")], check=True)
+    version = subprocess.run(
+        [str(MYSQLWIRE), "--version"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     print(
         f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; "
-        f"mysqlwire --jobs {args.jobs}"
+        f"mysqlwire --jobs {args.jobs}; {version}"
     )
     one = run(build(args.copies), args.runs, args.jobs, set())
     four = run(
