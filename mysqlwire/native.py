@@ -56,12 +56,13 @@ class CompiledFinder:
         return importlib.util.spec_from_file_location(fullname, compiled)
 
 
-def _compiled_modules() -> tuple[dict[str, Path], str]:
-    """The compiled module of each source in the manifest, or why the build is not used."""
-    if os.environ.get(PURE_ENV):
+def compiled_modules(root: Path, native_dir: Path, pure: bool) -> tuple[dict[str, Path], str]:
+    """The compiled module of each source the manifest in `native_dir` lists (sources under
+    `root`), or why the build is not to be used."""
+    if pure:
         return {}, f"pure Python ({PURE_ENV} is set)"
     try:
-        manifest = json.loads((NATIVE_DIR / MANIFEST_NAME).read_text())
+        manifest = json.loads((native_dir / MANIFEST_NAME).read_text())
         sources: dict[str, str] = manifest["sources"]
     except FileNotFoundError:
         return {}, "pure Python (no compiled build: scripts/setup makes one)"
@@ -72,26 +73,25 @@ def _compiled_modules() -> tuple[dict[str, Path], str]:
     modules: dict[str, Path] = {}
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
     for relative, digest in sources.items():
-        source = ROOT / relative
         try:
-            changed = source_digest(source) != digest
+            changed = source_digest(root / relative) != digest
         except OSError:
             changed = True
-        compiled = (NATIVE_DIR / relative).with_suffix(suffix)
+        compiled = (native_dir / relative).with_suffix(suffix)
         if changed or not compiled.is_file():
-            return {}, f"pure Python (the compiled build is older than {relative})"
+            return {}, f"pure Python (the compiled build is out of date for {relative})"
         modules[relative.removesuffix(".py").replace("/", ".")] = compiled
     # The code itself, which every compiled module loads (found here, not on sys.path,
     # whose folders under build/native would pass for namespace packages).
     shared = GROUP_NAME + "__mypyc"
-    modules[shared] = NATIVE_DIR / (shared + suffix)
+    modules[shared] = native_dir / (shared + suffix)
     if not modules[shared].is_file():
         return {}, "pure Python (the compiled build is incomplete)"
-    return modules, f"compiled with mypyc ({len(modules)} modules)"
+    return modules, f"compiled with mypyc ({len(sources)} modules)"
 
 
 def _install() -> str:
-    modules, status = _compiled_modules()
+    modules, status = compiled_modules(ROOT, NATIVE_DIR, bool(os.environ.get(PURE_ENV)))
     if modules and not any(isinstance(finder, CompiledFinder) for finder in sys.meta_path):
         sys.meta_path.insert(0, CompiledFinder(modules))  # type: ignore[arg-type]
     return status
