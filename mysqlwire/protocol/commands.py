@@ -52,11 +52,25 @@ class ArgumentContext(Protocol):
     keep_text: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False)
 class CommandArguments:
+    """What a command's reader found. Never changed once made (`NO_ARGUMENTS` is shared): not
+    frozen, and its `__init__` written out, because one is made for every command and the
+    compiled build runs a dataclass-generated `__init__` as Python."""
+
     query: str | None = None
     statement_id: int | None = None
     arguments: dict[str, object] | None = None
+
+    def __init__(
+        self,
+        query: str | None = None,
+        statement_id: int | None = None,
+        arguments: dict[str, object] | None = None,
+    ) -> None:
+        self.query = query
+        self.statement_id = statement_id
+        self.arguments = arguments
 
 
 ArgumentReader = Callable[[bytes, ArgumentContext], CommandArguments]
