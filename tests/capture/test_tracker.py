@@ -442,3 +442,30 @@ def test_many_short_connections_keep_the_table_bounded():
     assert tracker.open_connections() <= 2
     tracker.finish()
     assert len(recorder.connections) == 300
+
+
+def test_shards_split_many_connections_exactly_and_count_the_others_frames():
+    """`--jobs` trackers: each connection is tracked by exactly one shard, every frame of the
+    others' is counted, and the split is not lopsided."""
+    from capture.tracker import in_shard
+
+    syn = TcpSession(client=("10.0.0.1", 1024)).client_syn()
+    port_at = 14 + 20  # Ethernet, then IPv4 without options: the TCP source port
+    connections = 20_000
+    frames = []
+    for number in range(connections):
+        client_port = (1024 + number).to_bytes(2, "big")
+        data = syn.data[:port_at] + client_port + syn.data[port_at + 2 :]
+        frames.append((number + 1, syn.ts + number * 1e-6, syn.linktype, data, syn.wire_len))
+    again = [(n + connections, ts, *rest) for n, ts, *rest in frames]  # each SYN sent twice
+    keys = [data[26:34] + data[port_at : port_at + 4] for _n, _ts, _lt, data, _w in frames]
+    tracked = []
+    for index in (0, 1):
+        stats = CaptureStats()
+        tracker = TcpTracker(lambda c: None, stats, shard=(index, 2))
+        tracker.run(frames + again)
+        mine = sum(in_shard(key, (index, 2)) for key in keys)
+        assert tracker.open_connections() == mine
+        assert stats.other_shard == 2 * (connections - mine)
+        tracked.append(mine)
+    assert sum(tracked) == connections and min(tracked) > connections // 3
