@@ -1,7 +1,7 @@
 """Compile mysqlwire's per-packet modules with mypyc into build/native/.
 
 The compiled build is the same source, not a second implementation: mypyc turns the
-type-annotated modules below into C extensions, which run the analysis about 1.6x faster
+type-annotated modules below into C extensions, which run the analysis about twice as fast
 (docs/performance.md). They go to `build/native/`, beside the sources rather than over them,
 with a manifest of the sources' hashes; `mysqlwire/native.py` uses them only while every
 source still matches, so an edited checkout runs its edited code until this script runs again.
