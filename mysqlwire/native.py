@@ -41,6 +41,11 @@ def source_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def module_name(relative: str) -> str:
+    """The module a source path (relative to the project root) holds."""
+    return relative.removesuffix(".py").replace("/", ".")
+
+
 class CompiledFinder:
     """Finds the compiled modules of the build (a meta path finder, ahead of the others)."""
 
@@ -80,7 +85,7 @@ def compiled_modules(root: Path, native_dir: Path, pure: bool) -> tuple[dict[str
         compiled = (native_dir / relative).with_suffix(suffix)
         if changed or not compiled.is_file():
             return {}, f"pure Python (the compiled build is out of date for {relative})"
-        modules[relative.removesuffix(".py").replace("/", ".")] = compiled
+        modules[module_name(relative)] = compiled
     # The code itself, which every compiled module loads (found here, not on sys.path,
     # whose folders under build/native would pass for namespace packages).
     shared = GROUP_NAME + "__mypyc"

@@ -30,6 +30,8 @@ from mysqlwire.native import (  # noqa: E402 - the project root must be on the p
     MANIFEST_NAME,
     NATIVE_DIR,
     abi_tag,
+    compiled_modules,
+    module_name,
     source_digest,
 )
 
@@ -57,13 +59,9 @@ def compiled_sources() -> list[str]:
 
 
 def current(sources: list[str]) -> bool:
-    """The build on disk was made from these sources, for this interpreter."""
-    try:
-        manifest = json.loads((NATIVE_DIR / MANIFEST_NAME).read_text())
-    except (OSError, ValueError):
-        return False
-    wanted = {relative: source_digest(ROOT / relative) for relative in sources}
-    return manifest.get("abi") == abi_tag() and manifest.get("sources") == wanted
+    """The build on disk is usable (the loader's own check) and made from exactly these."""
+    modules, _status = compiled_modules(ROOT, NATIVE_DIR, pure=False)
+    return set(modules) - {GROUP_NAME + "__mypyc"} == {module_name(each) for each in sources}
 
 
 def build(sources: list[str]) -> None:
