@@ -10,6 +10,7 @@ missing. Everything here is plain data; the tracker fills it in as frames arrive
 from __future__ import annotations
 
 import ipaddress
+import socket
 from dataclasses import dataclass, field, fields
 from enum import IntEnum
 from typing import Any
@@ -49,7 +50,9 @@ class Endpoint:
 
     @property
     def address(self) -> str:
-        return str(ipaddress.ip_address(self.ip))
+        if len(self.ip) == 4:
+            return socket.inet_ntoa(self.ip)  # the same text, without an ipaddress object
+        return str(ipaddress.ip_address(self.ip))  # (RFC 5952, as ipaddress writes it)
 
     def __str__(self) -> str:
         if len(self.ip) == 16:

@@ -401,7 +401,15 @@ class LiveCapture:
         linktype = self.linktype
         frame_no = self.frames
         frames: list[Frame] = []
-        append = frames.append
+        # Declared so that compiled, the header fields are machine integers, not objects
+        # (struct's unpack is typed as returning Any).
+        next_offset: int
+        sec: int
+        nsec: int
+        snaplen: int
+        wire_len: int
+        packet_status: int
+        mac: int
         captured = 0
         first_ts = ts = 0.0
         for _ in range(count):
@@ -423,7 +431,7 @@ class LiveCapture:
             ts = sec + nsec * 1e-9
             frame_no += 1
             captured += len(data)
-            append((frame_no, ts, linktype, data, wire_len))
+            frames.append((frame_no, ts, linktype, data, wire_len))
             position += next_offset
             if not first_ts:
                 first_ts = ts

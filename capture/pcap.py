@@ -77,6 +77,12 @@ def _records(
     max_caplen: int,
 ) -> Iterator[Frame]:
     unpack = struct.Struct(order + "IIII").unpack_from
+    # Declared so that compiled, the header fields are machine integers, not objects
+    # (struct's unpack is typed as returning Any).
+    sec: int
+    frac: int
+    caplen: int
+    wirelen: int
     base = 0  # stream offset of buf[0]
     frames = 0
     skipped = 0  # bytes stepped over after damage (not part of any frame)

@@ -122,6 +122,15 @@ def _blocks(read: Callable[[int], bytes], buf: bytes, tally: FileTally) -> Itera
     epb = section.epb
     tail = section.spb  # one u32: the block length repeated at the end
     interfaces = section.interfaces
+    # Declared so that compiled, the header fields are machine integers, not objects
+    # (struct's unpack is typed as returning Any).
+    btype: int
+    blen: int
+    iface: int
+    high: int
+    low: int
+    caplen: int
+    wirelen: int
     pos = 0
     base = 0
     frames = 0

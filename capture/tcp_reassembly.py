@@ -113,7 +113,7 @@ class StreamDirection:
         self.sink = sink  # None: the consumer ignores the connection, only count
         self.conn: Any = None  # the tracker's Connection (None once released)
         self.key = b""  # the tracker's table key: this sender's 4-tuple
-        self.peer: Any = None  # the other direction's StreamDirection
+        self.peer: StreamDirection | None = None  # the other direction (None once released)
         self.packets = 0
         self.frame_bytes = 0
         self.payload_bytes = 0

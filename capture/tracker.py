@@ -170,7 +170,8 @@ class Connection:
             facts.frame_bytes[direction] = side.frame_bytes
             facts.payload_bytes[direction] = side.payload_bytes
             facts.last_payload_ts[direction] = side.last_payload_ts
-        latest = max(self.sides, key=lambda side: side.last_frame)
+        c2s, s2c = self.sides
+        latest = s2c if s2c.last_frame > c2s.last_frame else c2s  # (max() keeps the first)
         facts.last_frame, facts.last_ts = latest.last_frame, latest.last_ts
         facts.client_acked = self.sides[S2C].peer_ack is not None  # set by the client's ACKs
         return facts
@@ -295,9 +296,8 @@ class TcpTracker:
 
     def run(self, frames: Iterable[Frame]) -> None:
         """Feed every frame of an iterator (the same code path as a live `feed`)."""
-        feed = self.feed
         for frame in frames:
-            feed(frame)
+            self.feed(frame)  # (compiled, a bound method in a local would be a Python call)
 
     def open_connections(self) -> int:
         """Connections tracked now, half-open ones included."""
@@ -310,6 +310,22 @@ class TcpTracker:
     def feed(self, frame: Frame) -> None:
         """Account one frame: skip it, or update its connection and deliver its bytes."""
         frame_no, ts, linktype, data, wire_len = frame
+        # Declared so that compiled, the header fields are machine integers, not objects
+        # (struct's unpack is typed as returning Any).
+        ethertype: int
+        version_ihl: int
+        total: int
+        fragment: int
+        ttl: int
+        proto: int
+        sport: int
+        dport: int
+        seq: int
+        ack: int
+        data_offset: int
+        flags: int
+        window: int
+        ip: int
         self._current_frame = frame_no
         if self._lingering and self._lingering[0][0] <= ts:
             self._release_lingering(ts)
@@ -391,6 +407,7 @@ class TcpTracker:
                 self._zero_window(side, frame_no, ts, ttl, flags, seq, ack)
         if flags & ACK:
             peer = side.peer
+            assert peer is not None  # (None only once released, and then out of the table)
             peer.peer_ack = ack
             if peer.pending is not None:
                 peer.peer_acked(ack, frame_no, ts)
@@ -511,7 +528,9 @@ class TcpTracker:
                     if not window and not flags & SYN:
                         self._zero_window(side, frame_no, ts, ttl, flags, seq, ack)
                 if flags & ACK:
-                    side.peer.peer_ack = ack
+                    peer = side.peer
+                    assert peer is not None
+                    peer.peer_ack = ack
                 if flags & (FIN | RST):
                     self._closing_flags(side, flags, frame_no, ts)
         finally:
@@ -605,8 +624,10 @@ class TcpTracker:
             elif facts.syn_ack is None:
                 facts.syn_ack = self._control("SYN-ACK", side, frame_no, ts, ttl, window, flags,
                                               seq, ack, 0)  # fmt: skip
-                if not side.peer.started:
-                    side.peer.start(ack)
+                peer = side.peer
+                assert peer is not None
+                if not peer.started:
+                    peer.start(ack)
         if flags & (FIN | RST):
             offset = side.position(seq)
             if flags & RST:

@@ -47,6 +47,7 @@ from capture.live import (
     frame_key,
 )
 from capture.tracker import Frame
+from mysqlwire.collector import analysis_pace
 from mysqlwire.output.describe import format_ts
 from mysqlwire.output.records import dumps
 from mysqlwire.output.redact import redact_report
@@ -414,9 +415,10 @@ class LiveSession:
 
     def run(self) -> None:
         """Capture until stopped (signal, broken pipe), then finish."""
-        while not self.stopping:
-            self.step()
-        self.finish()
+        with analysis_pace():
+            while not self.stopping:
+                self.step()
+            self.finish()
 
     def step(self) -> None:
         """One turn: wait for packets up to the next housekeeping time, feed what came,
@@ -438,18 +440,18 @@ class LiveSession:
     def feed(self, frames: list[Frame]) -> None:
         """Each frame to the tracker (and the writers). A frame that trips an internal error
         is reported and skipped: a capture meant to run for days does not end on one."""
-        feed = self.tracker.feed
+        tracker = self.tracker  # (its method called directly: compiled, a native call)
         writer, problems = self.writer, self.problems
         if writer is None and problems is None:
             for frame in frames:
                 try:
-                    feed(frame)
+                    tracker.feed(frame)
                 except Exception as exc:
                     self._internal_error(frame, exc)
             return
         for frame in frames:
             try:
-                feed(frame)
+                tracker.feed(frame)
             except Exception as exc:
                 self._internal_error(frame, exc)
             if writer is not None:

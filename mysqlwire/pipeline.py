@@ -23,6 +23,7 @@ from capture import (
     open_frames,
 )
 from capture.consumer import TrackedConnection
+from mysqlwire.collector import analysis_pace
 from mysqlwire.protocol import MySQLDecoder
 from mysqlwire.protocol.constants import MAX_PAYLOAD
 from mysqlwire.protocol.events import Event
@@ -116,11 +117,11 @@ class ConnectionAnalysis:
         events = self.decoder.events()
         if not events:
             return
-        record = self.recorder.record
+        recorder = self.recorder  # (its method called directly: compiled, a native call)
         on_event = self.on_event
         facts = self.connection.facts if on_event is not None else None
         for event in events:
-            record(event)
+            recorder.record(event)
             if on_event is not None:
                 on_event(facts, event)  # type: ignore[arg-type]
 
@@ -176,12 +177,13 @@ def analyze(
     frames = open_frames(paths, stats, stdin=stdin)
     if options.progress is not None:
         frames = _reporting_progress(frames, stats, options.progress)
-    try:
-        tracker.run(frames)
-    except KeyboardInterrupt:
-        # Ctrl-C ends the input (`tcpdump -w - | mysqlwire analyze -`), not the report.
-        stats.warn(f"interrupted: the report covers the {stats.frames:,} frames read")
-    tracker.finish()
+    with analysis_pace():
+        try:
+            tracker.run(frames)
+        except KeyboardInterrupt:
+            # Ctrl-C ends the input (`tcpdump -w - | mysqlwire analyze -`), not the report.
+            stats.warn(f"interrupted: the report covers the {stats.frames:,} frames read")
+        tracker.finish()
     if "shard" not in options.tracker_options:  # with --jobs, the parent warns with the total
         warn_about_snaplen(stats)
     return AnalysisResult(stats, summary.result())

@@ -222,9 +222,17 @@ class ConnectionRecorder:
                 del activity[0]
             if event.side == CLIENT and event.size > self.largest_client_packet:
                 self.largest_client_packet = event.size
-        handler = HANDLERS.get(type(event))
-        if handler is not None:
-            handler(self, event)
+        # Every exchange's two events by a direct call (compiled, a native one); the table,
+        # whose entries are called as Python functions, for the rest.
+        # (neither class has subclasses: the same as the table's exact-type lookup)
+        if isinstance(event, ev.Command):
+            self._command(event)
+        elif isinstance(event, ev.CommandFinished):
+            self._command_finished(event)
+        else:
+            handler = HANDLERS.get(type(event))
+            if handler is not None:
+                handler(self, event)
 
     def add(self, item: Finding) -> None:
         self.finding_counts[item.kind] += 1
