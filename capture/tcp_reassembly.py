@@ -30,10 +30,13 @@ order, with the frame number and timestamp of the segment that carried it:
 from __future__ import annotations
 
 from bisect import bisect_right, insort
-from typing import Any, Final
+from typing import TYPE_CHECKING, Final
 
 from capture.consumer import ConnectionSink
 from capture.facts import EVIDENCE_CAP, Direction, Retransmission, StreamGap, TcpFacts
+
+if TYPE_CHECKING:
+    from capture.tracker import Connection
 
 SEQ_MASK: Final = 0xFFFFFFFF
 SEQ_HALF: Final = 0x80000000
@@ -111,7 +114,7 @@ class StreamDirection:
         self.direction = direction
         self.facts = facts
         self.sink = sink  # None: the consumer ignores the connection, only count
-        self.conn: Any = None  # the tracker's Connection (None once released)
+        self.conn: Connection | None = None  # the tracker's (None once released)
         self.key = b""  # the tracker's table key: this sender's 4-tuple
         self.peer: StreamDirection | None = None  # the other direction (None once released)
         self.packets = 0

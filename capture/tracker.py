@@ -507,13 +507,28 @@ class TcpTracker:
         handshake.replayed = True
         self._replaying = handshake
         client_key, server_key = handshake.key, reverse_key(handshake.key)
-        client_ports = struct.unpack("!HH", client_key[-4:])
+        client_port: int
+        server_port: int
+        client_port, server_port = struct.unpack("!HH", client_key[-4:])
+        # Declared so that compiled, the record's fields are machine values, not objects
+        # (struct's unpack is typed as returning Any).
+        frame_no: int
+        ts: float
+        from_client: int
+        flags: int
+        seq: int
+        ack: int
+        window: int
+        ttl: int
+        wire_len: int
         side = None
         try:
             for record in HANDSHAKE_RECORD.iter_unpack(handshake.records):
                 frame_no, ts, from_client, flags, seq, ack, window, ttl, wire_len = record
                 key = client_key if from_client else server_key
-                sport, dport = client_ports if from_client else client_ports[::-1]
+                sport, dport = (
+                    (client_port, server_port) if from_client else (server_port, client_port)
+                )
                 side = self._table.get(key)
                 if side is None or flags & CONTROL_FLAGS:
                     side = self._lifecycle(
@@ -535,7 +550,7 @@ class TcpTracker:
                     self._closing_flags(side, flags, frame_no, ts)
         finally:
             self._replaying = None
-        assert side is not None
+        assert side is not None and side.conn is not None
         return side.conn
 
     def _release_lingered(self, item: Connection | _Handshake, deadline: float) -> None:
@@ -602,6 +617,7 @@ class TcpTracker:
         """New connections, port reuse, and the SYN/FIN/RST records."""
         if flags & SYN and not flags & ACK and side is not None:
             conn = side.conn
+            assert conn is not None  # (None only once released, and then out of the table)
             syn = conn._facts.syn
             if syn is None or syn.seq != seq:  # a new connection on a reused 4-tuple
                 if not conn.closed:
@@ -750,6 +766,7 @@ class TcpTracker:
         """After a FIN or RST's payload was delivered: flush holes on RST, start lingering
         once the connection is closed (RST, or a FIN from each side)."""
         conn = side.conn
+        assert conn is not None
         if flags & RST and conn.sink is not None:
             for each in conn.sides:
                 each.flush("lost_segment", frame_no, ts)

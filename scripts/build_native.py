@@ -37,13 +37,20 @@ from mysqlwire.native import (  # noqa: E402 - the project root must be on the p
 
 # What gets compiled: the modules every packet, chunk or exchange passes through, and the
 # ones they call or construct objects from (a call into an interpreted module loses most of
-# the gain; an interpreted class cannot subclass a compiled one, hence live.py). Left out:
-# the package `__init__`s (they run before the build is found), the output formats and the
-# CLI (once per connection or per run), and the readers' file handling: compiled, a Ctrl-C
-# during a read of standard input ended the input quietly instead of interrupting it (the
-# test suite's Ctrl-C test), and it runs once per 1 MiB read, so leaving it out costs nothing.
+# the gain; an interpreted class cannot subclass a compiled one, hence live.py), and the jsonl
+# records (once per connection, but a share of the time on captures of many short
+# connections). Left out: the package `__init__`s (they run before the build is found), the
+# other output formats and the CLI (once per run), and the readers' file handling: compiled,
+# a Ctrl-C during a read of standard input ended the input quietly instead of interrupting it
+# (the test suite's Ctrl-C test), and it runs once per 1 MiB read, so leaving it out costs
+# nothing.
 COMPILED_PACKAGES = ("capture", "mysqlwire/protocol", "mysqlwire/report")
-COMPILED_FILES = ("mysqlwire/pipeline.py", "mysqlwire/live.py")
+COMPILED_FILES = (
+    "mysqlwire/pipeline.py",
+    "mysqlwire/live.py",
+    "mysqlwire/output/schema.py",
+    "mysqlwire/output/records.py",
+)
 LEFT_OUT = {"capture/readers.py"}
 
 
