@@ -63,7 +63,6 @@ from __future__ import annotations
 import heapq
 import math
 import struct
-import zlib
 from collections import deque
 from collections.abc import Iterable
 from typing import Final
@@ -118,6 +117,9 @@ FAST_TCP4 = {
 }
 
 DIRECTIONS = (C2S, S2C)
+
+FNV_OFFSET: Final = 0x1C9DC5  # FNV-1a (32-bit constants, folded to 24 bits): --jobs shards
+FNV_PRIME: Final = 0x01000193
 
 # One packet of a half-open connection: frame, ts, sent by the client, flags, seq, ack, window,
 # TTL, wire length.
@@ -229,12 +231,26 @@ def reverse_key(key: bytes) -> bytes:
 
 def in_shard(key: bytes, shard: tuple[int, int]) -> bool:
     """Whether a connection belongs to `shard`, decided from either direction's 4-tuple key
-    (source address, destination address, source port, destination port) alike."""
+    (source address, destination address, source port, destination port) alike.
+
+    Each endpoint (address and port) is hashed alone (FNV-1a, folded to 24 bits) and the two
+    hashes added, so both directions give the same sum; a final mix spreads it over the low
+    bits. Arithmetic on the key's bytes, not slices, because a `--jobs N` process runs this for
+    every frame of the other processes' connections; 24 bits because compiled code multiplies
+    operands below 2**30 in a machine word, and larger ones as Python integer objects."""
     half = (len(key) - 4) // 2
-    one = key[:half] + key[-4:-2]
-    other = key[half : 2 * half] + key[-2:]
-    canonical = one + other if one < other else other + one
-    return zlib.crc32(canonical) % shard[1] == shard[0]
+    one = other = FNV_OFFSET
+    for at in range(half):
+        one = ((one ^ key[at]) * FNV_PRIME) & 0xFFFFFF
+        other = ((other ^ key[half + at]) * FNV_PRIME) & 0xFFFFFF
+    ports = 2 * half
+    for at in range(2):
+        one = ((one ^ key[ports + at]) * FNV_PRIME) & 0xFFFFFF
+        other = ((other ^ key[ports + 2 + at]) * FNV_PRIME) & 0xFFFFFF
+    mixed = (one + other) & 0xFFFFFF
+    mixed = ((mixed ^ (mixed >> 12)) * 0x45D9F3) & 0xFFFFFF
+    mixed ^= mixed >> 12
+    return mixed % shard[1] == shard[0]
 
 
 class TcpTracker:

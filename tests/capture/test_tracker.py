@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from capture import C2S, S2C, CaptureStats, TcpTracker
@@ -469,3 +471,29 @@ def test_shards_split_many_connections_exactly_and_count_the_others_frames():
         assert stats.other_shard == 2 * (connections - mine)
         tracked.append(mine)
     assert sum(tracked) == connections and min(tracked) > connections // 3
+
+
+@pytest.mark.parametrize("width", [4, 16])
+@pytest.mark.parametrize("count", [2, 3, 4, 7])
+def test_a_connections_shard_is_the_same_from_either_direction_and_evenly_spread(
+    width: int, count: int
+) -> None:
+    from capture.tracker import in_shard, reverse_key
+
+    rng = random.Random(width * 100 + count)
+    keys = [
+        rng.randbytes(2 * width)
+        + rng.randrange(1024, 65536).to_bytes(2, "big")
+        + (3306).to_bytes(2, "big")
+        for _ in range(4_000)
+    ]
+    per_shard = [0] * count
+    for key in keys:
+        owners = [index for index in range(count) if in_shard(key, (index, count))]
+        assert owners == [
+            index for index in range(count) if in_shard(reverse_key(key), (index, count))
+        ]
+        assert len(owners) == 1
+        per_shard[owners[0]] += 1
+    expected = len(keys) / count
+    assert all(abs(n - expected) < 0.15 * expected for n in per_shard), per_shard
