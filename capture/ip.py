@@ -102,6 +102,14 @@ def _ipv4(
     fragments: FragmentTable,
     depth: int,
 ) -> TcpLocation | None:
+    # Declared so that compiled, the header fields are machine integers, not objects
+    # (struct's unpack is typed as returning Any).
+    version_ihl: int
+    total: int
+    ident: int
+    flags_offset: int
+    ttl: int
+    proto: int
     version_ihl, total, ident, flags_offset, ttl, proto = IPV4_HEADER.unpack_from(data, offset)
     header_len = (version_ihl & 0x0F) * 4
     fragmented = flags_offset & (IPV4_MORE_FRAGMENTS | IPV4_OFFSET_MASK)
@@ -171,6 +179,9 @@ def _ipv6(
     if data[offset] >> 4 != 6:
         stats.malformed += 1
         return None
+    payload_len: int  # (declared: machine integers when compiled, as in _ipv4)
+    next_header: int
+    hop_limit: int
     payload_len, next_header, hop_limit = IPV6_HEADER.unpack_from(data, offset)
     addresses = data[offset + 8 : offset + 40]
     if len(addresses) != 32:
