@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.craft import TcpSession, gzip_bytes, pcap_bytes, write_capture
+from tests.processes import default_sigint
 
 PCAPS = Path(__file__).resolve().parents[2] / "pcaps"
 
@@ -283,6 +284,7 @@ def test_ctrl_c_ends_the_input_and_keeps_the_report(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        preexec_fn=default_sigint,
     )
     assert process.stdin is not None
     process.stdin.write((PCAPS / "client_exit_fin.pcap").read_bytes())

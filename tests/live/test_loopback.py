@@ -21,6 +21,7 @@ from capture.live import LiveCapture, default_filter
 from mysqlwire.cli import main
 from tests.live.conftest import REFUSAL, free_port, live_run, needs_capture, wait_for
 from tests.live.fake_mysql import FakeMySQLClient, FakeMySQLServer
+from tests.processes import default_sigint
 
 pytestmark = [pytest.mark.root, needs_capture]
 
@@ -152,6 +153,7 @@ def start_command(*args: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
+        preexec_fn=default_sigint,
     )
     assert process.stderr is not None
     banner = process.stderr.readline()
