@@ -36,6 +36,24 @@ class ConnectionSink(Protocol):
     def on_close(self, facts: TcpFacts) -> None: ...
 
 
+class CompiledSink:
+    """A base for the analysis's own sinks, compiled with the capture layer: the reassembly
+    calls their `on_data` directly, a native call in the compiled build (no method lookup by
+    name, no boxed frame number and timestamp), where any other `ConnectionSink` is called
+    through Python, the protocol being structural. A subclass overrides all three methods."""
+
+    __slots__ = ()
+
+    def on_data(self, direction: Direction, data: bytes, frame: int, ts: float) -> None:
+        raise NotImplementedError
+
+    def on_gap(self, gap: StreamGap) -> None:
+        raise NotImplementedError
+
+    def on_close(self, facts: TcpFacts) -> None:
+        raise NotImplementedError
+
+
 class TrackedConnection(Protocol):
     """What a factory is given: the live facts, and the one correction it may make."""
 

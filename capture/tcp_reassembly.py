@@ -32,7 +32,7 @@ from __future__ import annotations
 from bisect import bisect_right, insort
 from typing import TYPE_CHECKING, Final
 
-from capture.consumer import ConnectionSink
+from capture.consumer import CompiledSink, ConnectionSink
 from capture.facts import EVIDENCE_CAP, Direction, Retransmission, StreamGap, TcpFacts
 
 if TYPE_CHECKING:
@@ -175,7 +175,11 @@ class StreamDirection:
             self.payload_bytes += size
             self.last_payload_ts = ts
             # (the tracker feeds only the sides that have a sink)
-            self.sink.on_data(self.direction, payload, frame, ts)  # type: ignore[union-attr]
+            sink = self.sink
+            if isinstance(sink, CompiledSink):
+                sink.on_data(self.direction, payload, frame, ts)  # compiled: a native call
+            else:
+                sink.on_data(self.direction, payload, frame, ts)  # type: ignore[union-attr]
             return
         self._segment_slow(seq, payload, missing, frame, ts)
 

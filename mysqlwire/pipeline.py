@@ -22,7 +22,7 @@ from capture import (
     TcpTracker,
     open_frames,
 )
-from capture.consumer import TrackedConnection
+from capture.consumer import CompiledSink, TrackedConnection
 from mysqlwire.collector import analysis_pace
 from mysqlwire.protocol import MySQLDecoder
 from mysqlwire.protocol.constants import MAX_PAYLOAD
@@ -55,7 +55,7 @@ class AnalysisOptions:
     tracker_options: dict[str, Any] = field(default_factory=dict)  # TcpTracker's keywords
 
 
-class ConnectionAnalysis:
+class ConnectionAnalysis(CompiledSink):
     """The capture layer's sink for one connection."""
 
     __slots__ = ("connection", "decoder", "on_event", "on_report", "recorder", "started")
