@@ -341,7 +341,6 @@ class TcpTracker:
         data_offset: int
         flags: int
         window: int
-        ip: int
         self._current_frame = frame_no
         if self._lingering and self._lingering[0][0] <= ts:
             self._release_lingering(ts)
