@@ -15,6 +15,8 @@ either way (`TcpTracker(compact_handshakes=False)` calls the factory at the SYN)
   forgets the connection.
 
 A factory may return None to ignore a connection; its packets are then only counted.
+Any object with these three methods is a sink; one that inherits `CompiledSink` (the
+analysis's own) gets its `on_data` called natively in the compiled build.
 The sink may call `connection.swap_roles()` before it has consumed any data when the bytes
 show that the tracker's guess of client and server was wrong (possible only when
 `facts.role_source == "guess"`).
