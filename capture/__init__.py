@@ -26,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, BinaryIO
 
 from capture.consumer import ConnectionSink, SinkFactory, TrackedConnection
+from capture.cursor import FrameCursor, RecordCursor, frames_of
 from capture.errors import CaptureError
 from capture.facts import (
     C2S,
@@ -39,7 +40,7 @@ from capture.facts import (
     StreamGap,
     TcpFacts,
 )
-from capture.readers import Frame, open_frames
+from capture.readers import Frame, open_frames, open_records
 from capture.stats import CaptureFile, CaptureStats
 from capture.tcp_reassembly import DEFAULT_RECENT_SEGMENTS, DEFAULT_REORDER_CAP
 from capture.tracker import (
@@ -69,13 +70,17 @@ __all__ = [
     "Direction",
     "Endpoint",
     "Frame",
+    "FrameCursor",
+    "RecordCursor",
     "Retransmission",
     "SinkFactory",
     "StreamGap",
     "TcpFacts",
     "TcpTracker",
     "TrackedConnection",
+    "frames_of",
     "open_frames",
+    "open_records",
     "track_files",
 ]
 
@@ -95,8 +100,8 @@ def track_files(
     `tracker_options` go to `TcpTracker` (linger, max_connections, reorder_cap, ...).
     Raises `CaptureError` for an input that cannot be read; returns the stats."""
     stats = stats if stats is not None else CaptureStats()
-    frames = open_frames(paths, stats, stdin=stdin)
+    records = open_records(paths, stats, stdin=stdin)
     tracker = TcpTracker(sink_factory, stats, server_ports=server_ports, **tracker_options)
-    tracker.run(frames)
+    tracker.run_cursor(records)
     tracker.finish()
     return stats

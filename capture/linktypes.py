@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 ETHERTYPE_IPV4 = 0x0800
 ETHERTYPE_IPV6 = 0x86DD
@@ -37,15 +38,15 @@ LOOPBACK_FAMILIES = {
 }
 
 DLT_NULL = 0
-DLT_EN10MB = 1
+DLT_EN10MB: Final = 1
 DLT_RAW = 12  # DLT_RAW on most systems
 DLT_RAW_OPENBSD = 14  # DLT_RAW as OpenBSD numbers it; libpcap maps both to LINKTYPE_RAW
 LINKTYPE_RAW = 101
 DLT_LOOP = 108
-DLT_LINUX_SLL = 113
+DLT_LINUX_SLL: Final = 113
 LINKTYPE_IPV4 = 228
 LINKTYPE_IPV6 = 229
-DLT_LINUX_SLL2 = 276
+DLT_LINUX_SLL2: Final = 276
 
 Locator = Callable[[bytes], tuple[int, int]]
 

@@ -21,13 +21,12 @@ its record), warns, and carries on from there. When nothing plausible follows wi
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Final
 
 from capture._tally import FileTally
+from capture.cursor import RecordCursor
 from capture.errors import CaptureError
-
-Frame = tuple[int, float, int, bytes, int]
 
 CHUNK: Final = 1 << 20
 FILE_HEADER_LEN: Final = 24
@@ -47,9 +46,9 @@ MAGICS: dict[bytes, tuple[str, float, str]] = {
 MODIFIED_MAGICS = {b"\x34\xcd\xb2\xa1", b"\xa1\xb2\xcd\x34"}  # Kuznetzov's patched libpcap
 
 
-def open_pcap(read: Callable[[int], bytes], head: bytes, tally: FileTally) -> Iterator[Frame]:
-    """Parse the file header now (so a bad file fails at open) and return a generator of
-    `(frame_no, ts, linktype, data, wire_len)` numbered from 1."""
+def open_pcap(read: Callable[[int], bytes], head: bytes, tally: FileTally) -> PcapRecords:
+    """Parse the file header now (so a bad file fails at open) and return a cursor over the
+    records, numbered from 1 (`capture.cursor.frames_of` gives them as frame tuples)."""
     magic = head[:4]
     if magic in MODIFIED_MAGICS:
         raise CaptureError(tally.label, "modified (Kuznetzov) pcap format is not supported")
@@ -63,87 +62,165 @@ def open_pcap(read: Callable[[int], bytes], head: bytes, tally: FileTally) -> It
     linktype = network & 0xFFFF  # upper bits may carry FCS length flags
     tally.file.format = name
     max_caplen = min(MAX_RECORD, max(snaplen, STANDARD_MAX_CAPLEN))
-    return _records(read, head, FILE_HEADER_LEN, order, unit, linktype, tally, max_caplen)
+    return PcapRecords(read, head, order, unit, linktype, tally, max_caplen)
 
 
-def _records(
-    read: Callable[[int], bytes],
-    buf: bytes,
-    pos: int,
-    order: str,
-    unit: float,
-    linktype: int,
-    tally: FileTally,
-    max_caplen: int,
-) -> Iterator[Frame]:
-    unpack = struct.Struct(order + "IIII").unpack_from
-    # Declared so that compiled, the header fields are machine integers, not objects
-    # (struct's unpack is typed as returning Any).
-    sec: int
-    frac: int
-    caplen: int
-    wirelen: int
-    base = 0  # stream offset of buf[0]
-    frames = 0
-    skipped = 0  # bytes stepped over after damage (not part of any frame)
-    first_ts = ts = 0.0
-    chunk_sec = -1  # seconds of the first record of the latest chunk: a resync anchor
-    try:
-        while True:
-            end = len(buf)
+def _u32le(buf: bytes, at: int) -> int:
+    return buf[at] | buf[at + 1] << 8 | buf[at + 2] << 16 | buf[at + 3] << 24
+
+
+def _u32be(buf: bytes, at: int) -> int:
+    return buf[at] << 24 | buf[at + 1] << 16 | buf[at + 2] << 8 | buf[at + 3]
+
+
+class PcapRecords(RecordCursor):
+    """The records of one pcap file, read in place in 1 MiB buffers.
+
+    `advance` reads the next record header byte by byte (compiled, no object is made) and
+    takes the record when it is whole in the buffer; anything else (the buffer's end, damage,
+    the file's end) goes to `_refill`, which also hands the counts to the tally at each
+    refill and when the file ends or the cursor is closed."""
+
+    def __init__(
+        self,
+        read: Callable[[int], bytes],
+        head: bytes,
+        order: str,
+        unit: float,
+        linktype: int,
+        tally: FileTally,
+        max_caplen: int,
+    ) -> None:
+        super().__init__()
+        self.read = read
+        self.buf = head
+        self.pos = FILE_HEADER_LEN  # the next record header
+        self.end = len(head)
+        self.order = order
+        self.little = order == "<"
+        self.unit = unit
+        self.linktype = linktype
+        self.tally = tally
+        self.max_caplen = max_caplen
+        self.unpack = struct.Struct(order + "IIII").unpack_from  # the slow path's
+        self.base = 0  # stream offset of buf[0]
+        self.skipped = 0  # bytes stepped over after damage (not part of any frame)
+        self.first_ts = 0.0
+        self.closed = False
+        # seconds of the first record of the latest buffer: a resync anchor
+        self.chunk_sec = self._seconds_at(self.pos)
+
+    def advance(self) -> bool:
+        buf = self.buf
+        pos = self.pos
+        if pos + RECORD_HEADER_LEN <= self.end:
+            caplen = _u32le(buf, pos + 8) if self.little else _u32be(buf, pos + 8)
+            nxt = pos + RECORD_HEADER_LEN + caplen
+            if caplen <= self.max_caplen and nxt <= self.end:
+                if self.little:
+                    sec = _u32le(buf, pos)
+                    frac = _u32le(buf, pos + 4)
+                    self.wire_len = _u32le(buf, pos + 12)
+                else:
+                    sec = _u32be(buf, pos)
+                    frac = _u32be(buf, pos + 4)
+                    self.wire_len = _u32be(buf, pos + 12)
+                self._take(pos, caplen, sec, frac)
+                return True
+        return self._refill()
+
+    def _take(self, pos: int, caplen: int, sec: int, frac: int) -> None:
+        ts = sec + frac * self.unit
+        self.ts = ts
+        self.frame_no += 1
+        if self.frame_no == 1:
+            self.first_ts = ts
+        self.start = pos + RECORD_HEADER_LEN
+        self.caplen = caplen
+        self.pos = self.start + caplen
+
+    def _seconds_at(self, pos: int) -> int:
+        return int(self.unpack(self.buf, pos)[0]) if pos + RECORD_HEADER_LEN <= self.end else -1
+
+    def _refill(self) -> bool:
+        """The record at `pos` is not whole in the buffer, or its header is damaged: account,
+        step over damage or read on, and take the next record; False at the file's end."""
+        sec: int
+        frac: int
+        caplen: int
+        wirelen: int
+        while not self.closed:
+            buf, pos, end = self.buf, self.pos, self.end
             if pos + RECORD_HEADER_LEN <= end:
-                chunk_sec = unpack(buf, pos)[0]
-            while pos + RECORD_HEADER_LEN <= end:
-                sec, frac, caplen, wirelen = unpack(buf, pos)
-                if caplen > max_caplen:
+                sec, frac, caplen, wirelen = self.unpack(buf, pos)
+                if caplen <= self.max_caplen and pos + RECORD_HEADER_LEN + caplen <= end:
+                    self.wire_len = wirelen
+                    self._take(pos, caplen, sec, frac)
+                    return True
+            self._flush()
+            if pos + RECORD_HEADER_LEN <= end and self.unpack(buf, pos)[2] > self.max_caplen:
+                if not self._step_over_damage():
                     break
-                nxt = pos + RECORD_HEADER_LEN + caplen
-                if nxt > end:
-                    break
-                ts = sec + frac * unit
-                frames += 1
-                if frames == 1:
-                    first_ts = ts
-                data = buf[pos + RECORD_HEADER_LEN : nxt]
-                pos = nxt
-                yield (frames, ts, linktype, data, wirelen)
-            captured = base + pos - FILE_HEADER_LEN - RECORD_HEADER_LEN * frames - skipped
-            tally.flush(frames, captured, first_ts, ts, linktype)
-            if pos + RECORD_HEADER_LEN <= end and unpack(buf, pos)[2] > max_caplen:
-                anchors = {int(first_ts), int(ts), chunk_sec} if frames else set()
-                found = _resynchronise(read, buf, pos, base, order, unit, anchors, max_caplen)
-                damaged_at, (sec, frac, caplen, wirelen) = base + pos, unpack(buf, pos)
-                if found is None:
-                    tally.warn_damage(
-                        f"corrupt record header at byte {damaged_at} (captured length "
-                        f"{caplen:,}, above the {max_caplen:,} any record of this file can "
-                        f"have) and no valid record after it; {frames} frames read"
-                    )
-                    return
-                buf, base, next_pos = found
-                pos = damaged_at - base
-                skipped += next_pos - pos
-                tally.warn_damage(
-                    f"corrupt record header at byte {damaged_at} (captured length "
-                    f"{caplen:,}, above the {max_caplen:,} any record of this file can have); "
-                    f"skipped {next_pos - pos:,} bytes to the next valid record",
-                    next_pos - pos,
-                )
-                pos = next_pos
                 continue
-            chunk = read(CHUNK)
+            chunk = self.read(CHUNK)
             if not chunk:
                 if pos < end:
                     what = "inside a record header" if end - pos < 16 else "inside a record"
-                    tally.warn_truncated(base + end, what)
-                return
-            base += pos
-            buf = buf[pos:] + chunk
-            pos = 0
-    finally:
-        captured = base + pos - FILE_HEADER_LEN - RECORD_HEADER_LEN * frames - skipped
-        tally.flush(frames, captured, first_ts, ts, linktype)
-        tally.done()
+                    self.tally.warn_truncated(self.base + end, what)
+                break
+            self.base += pos
+            self.buf = buf[pos:] + chunk
+            self.pos = 0
+            self.end = len(self.buf)
+            self.chunk_sec = self._seconds_at(0)
+        self.close()
+        return False
+
+    def _step_over_damage(self) -> bool:
+        """The header at `pos` claims a record longer than any of this file can be: find the
+        next plausible record (True) or give up (False), warning either way."""
+        frames = self.frame_no
+        anchors = {int(self.first_ts), int(self.ts), self.chunk_sec} if frames else set()
+        found = _resynchronise(
+            self.read, self.buf, self.pos, self.base, self.order, self.unit, anchors,
+            self.max_caplen,
+        )  # fmt: skip
+        damaged_at = self.base + self.pos
+        caplen = self.unpack(self.buf, self.pos)[2]
+        max_caplen = self.max_caplen
+        if found is None:
+            self.tally.warn_damage(
+                f"corrupt record header at byte {damaged_at} (captured length "
+                f"{caplen:,}, above the {max_caplen:,} any record of this file can "
+                f"have) and no valid record after it; {frames} frames read"
+            )
+            return False
+        buf, base, next_pos = found
+        pos = damaged_at - base
+        self.skipped += next_pos - pos
+        self.tally.warn_damage(
+            f"corrupt record header at byte {damaged_at} (captured length "
+            f"{caplen:,}, above the {max_caplen:,} any record of this file can have); "
+            f"skipped {next_pos - pos:,} bytes to the next valid record",
+            next_pos - pos,
+        )
+        self.buf, self.base, self.pos, self.end = buf, base, next_pos, len(buf)
+        self.chunk_sec = self._seconds_at(next_pos)
+        return True
+
+    def _flush(self) -> None:
+        frames = self.frame_no
+        captured = (
+            self.base + self.pos - FILE_HEADER_LEN - RECORD_HEADER_LEN * frames - self.skipped
+        )
+        self.tally.flush(frames, captured, self.first_ts, self.ts, self.linktype)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._flush()
+            self.closed = True
+            self.end = 0  # (so that `advance` finds nothing more)
+            self.tally.done()
 
 
 def _resynchronise(

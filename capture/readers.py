@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import BinaryIO
 
 from capture._tally import FileTally
+from capture.cursor import FrameCursor, RecordCursor, frames_of
 from capture.errors import CaptureError
 from capture.pcap import MAGICS as PCAP_MAGICS
 from capture.pcap import MODIFIED_MAGICS, open_pcap
@@ -68,6 +69,39 @@ def open_frames(
 ) -> Iterator[Frame]:
     """Every frame of `paths` (`"-"` is standard input, or `stdin` when given), merged in
     timestamp order and numbered from 1. Raises `CaptureError` now for an unreadable input."""
+    sources = _sources(paths, stats, stdin)
+    if isinstance(sources, _Source):
+        frames = sources.open()
+        _first_of_one(sources, stats)
+        return frames
+    return _merge(sources, stats)
+
+
+def open_records(
+    paths: Sequence[str | os.PathLike[str]],
+    stats: CaptureStats,
+    stdin: BinaryIO | None = None,
+) -> RecordCursor:
+    """The same frames as `open_frames`, as a cursor that reads them in place (the analysis's
+    hot path: see `capture.cursor`). Close it if you stop before its end."""
+    sources = _sources(paths, stats, stdin)
+    if isinstance(sources, _Source):
+        cursor = sources.open_cursor()
+        _first_of_one(sources, stats)
+        return cursor
+    return FrameCursor(_merge(sources, stats))
+
+
+def _first_of_one(source: _Source, stats: CaptureStats) -> None:
+    """A single input opened: its frames are numbered from 1."""
+    stats.note_file_run(1, 0)
+    source.file.first_frame = 1
+
+
+def _sources(
+    paths: Sequence[str | os.PathLike[str]], stats: CaptureStats, stdin: BinaryIO | None
+) -> _Source | list[_Source]:
+    """The one input, or the readable ones of several (probed for their first timestamp)."""
     if not paths:
         raise CaptureError("<no input>", "no capture file given")
     sources: list[_Source] = []
@@ -77,10 +111,7 @@ def open_frames(
         stats.files.append(cfile)
         sources.append(_Source(name, len(sources), cfile, stats, stdin))
     if len(sources) == 1:
-        frames = sources[0].open()
-        stats.note_file_run(1, 0)
-        sources[0].file.first_frame = 1
-        return frames
+        return sources[0]
     readable, failures = [], []
     for source in sources:
         try:
@@ -94,7 +125,7 @@ def open_frames(
         raise CaptureError("no input could be read: " + "; ".join(map(str, failures)))
     for failure in failures:
         stats.warn(f"{failure}: left out, the other files are analysed")
-    return _merge(readable, stats)
+    return readable
 
 
 def _merge(sources: list[_Source], stats: CaptureStats) -> Iterator[Frame]:
@@ -169,6 +200,17 @@ class _Source:
 
         `stats`/`file` default to the real ones; the merge probe passes scratch ones so the
         frame it peeks at is not counted twice."""
+        reader = self._open_reader(stats, file)
+        return frames_of(reader) if isinstance(reader, RecordCursor) else reader
+
+    def open_cursor(self) -> RecordCursor:
+        """Open for the hot path: the records in place (see `capture.cursor`)."""
+        reader = self._open_reader(None, None)
+        return reader if isinstance(reader, RecordCursor) else FrameCursor(reader)
+
+    def _open_reader(
+        self, stats: CaptureStats | None, file: CaptureFile | None
+    ) -> RecordCursor | Iterator[Frame]:
         stats = self.stats if stats is None else stats
         file = self.file if file is None else file
         raw = self._open_raw()
@@ -182,10 +224,11 @@ class _Source:
             tally = FileTally(stats, file, self.label)
             tally.close_input = None if stdin else raw.close
             magic = head[:4]
+            reader: RecordCursor | Iterator[Frame]
             if magic == PCAPNG_MAGIC:
-                frames = open_pcapng(read, head, tally)
+                reader = open_pcapng(read, head, tally)
             elif magic in PCAP_MAGICS or magic in MODIFIED_MAGICS:
-                frames = open_pcap(read, head, tally)
+                reader = open_pcap(read, head, tally)
             else:
                 inside = f" inside the {compression} stream" if compression else ""
                 raise CaptureError(
@@ -194,7 +237,7 @@ class _Source:
                 )
             if compression:
                 file.format += "+" + compression
-            return frames
+            return reader
         except BaseException:
             if not stdin:
                 raw.close()

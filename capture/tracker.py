@@ -1,7 +1,8 @@
 """The connection table and the per-frame loop: frames in, per-connection streams out.
 
 `TcpTracker.feed(frame)` takes one `(frame_no, ts, linktype, data, wire_len)` tuple (a live
-capture pushes them one at a time); `run(frames)` is the same call over an iterator, and
+capture pushes them one at a time); `run(frames)` is the same call over an iterator,
+`run_cursor(cursor)` over a capture's records read in place (`capture.cursor`), and
 `finish()` ends the capture. Everything a frame can be is accounted for in `CaptureStats`.
 
 Connections are keyed by their 4-tuple as raw bytes (source address, destination address,
@@ -49,8 +50,9 @@ kept on each sender's `StreamDirection` and copied into `TcpFacts` whenever
 `connection.facts` is read and before `on_close`; a sink holding on to the facts object
 sees them as of its last read. Everything else in the facts is updated as it happens.
 
-The hot path (`feed`) is written flat on purpose: one struct unpack reads the link, IPv4 and
-TCP headers of the usual frame (Ethernet, SLL or SLL2 + IPv4 without options), the 4-tuple
+The hot path (`feed_record`) is written flat on purpose: the link, IPv4 and TCP header fields
+of the usual frame (Ethernet, SLL or SLL2 + IPv4 without options) are read byte by byte where
+the reader left the record (`run_cursor`; compiled, no object is made for them), the 4-tuple
 key is a single slice, the ports are checked before anything is allocated, and a pure ACK
 only moves counters. dpkt's object-per-layer parse costs about 10 µs a frame; this path
 costs 1.5-2 µs including delivery to a sink (bench/capture_throughput.py). Anything unusual
@@ -68,6 +70,7 @@ from collections.abc import Iterable
 from typing import Final
 
 from capture.consumer import ConnectionSink, SinkFactory
+from capture.cursor import RecordCursor
 from capture.facts import (
     C2S,
     EVIDENCE_CAP,
@@ -105,16 +108,7 @@ RETRANSMISSION_HORIZON: Final = 120.0
 IDLE_SWEEP_INTERVAL: Final = 30.0
 
 TCP_HEADER = struct.Struct("!HHIIBBH")  # ports, seq, ack, data offset, flags, window
-
-# The usual frame, a fixed-size link header + IPv4 without options + TCP, read in one call:
-# DLT -> (unpack, network offset). Fields: EtherType, version/IHL, total length, flags and
-# fragment offset, TTL, protocol, (checksum and addresses skipped), then TCP_HEADER.
-_IPV4_TCP = "BxHxxHBB10x" + TCP_HEADER.format[1:]  # 10x: checksum, addresses
-FAST_TCP4 = {
-    DLT_EN10MB: (struct.Struct("!12xH" + _IPV4_TCP).unpack_from, 14),
-    DLT_LINUX_SLL: (struct.Struct("!14xH" + _IPV4_TCP).unpack_from, 16),
-    DLT_LINUX_SLL2: (struct.Struct("!H18x" + _IPV4_TCP).unpack_from, 20),
-}
+TCP_FIELDS_LEN: Final = 16  # TCP_HEADER.size: the bytes of a TCP header the tracker reads
 
 DIRECTIONS = (C2S, S2C)
 
@@ -312,8 +306,21 @@ class TcpTracker:
 
     def run(self, frames: Iterable[Frame]) -> None:
         """Feed every frame of an iterator (the same code path as a live `feed`)."""
-        for frame in frames:
-            self.feed(frame)  # (compiled, a bound method in a local would be a Python call)
+        for frame_no, ts, linktype, data, wire_len in frames:
+            # (compiled, a bound method in a local would be a Python call)
+            self.feed_record(data, 0, len(data), frame_no, ts, linktype, wire_len)
+
+    def run_cursor(self, cursor: RecordCursor) -> None:
+        """Feed every record of a cursor, read in place: the analysis's hot path (no frame
+        tuple and no copy of the record are made). Closes the cursor, however it ends."""
+        try:
+            while cursor.advance():
+                self.feed_record(
+                    cursor.buf, cursor.start, cursor.caplen, cursor.frame_no, cursor.ts,
+                    cursor.linktype, cursor.wire_len,
+                )  # fmt: skip
+        finally:
+            cursor.close()
 
     def open_connections(self) -> int:
         """Connections tracked now, half-open ones included."""
@@ -326,46 +333,69 @@ class TcpTracker:
     def feed(self, frame: Frame) -> None:
         """Account one frame: skip it, or update its connection and deliver its bytes."""
         frame_no, ts, linktype, data, wire_len = frame
-        # Declared so that compiled, the header fields are machine integers, not objects
-        # (struct's unpack is typed as returning Any).
-        ethertype: int
-        version_ihl: int
-        total: int
-        fragment: int
-        ttl: int
-        proto: int
-        sport: int
-        dport: int
-        seq: int
-        ack: int
-        data_offset: int
-        flags: int
-        window: int
+        self.feed_record(data, 0, len(data), frame_no, ts, linktype, wire_len)
+
+    def feed_record(
+        self,
+        buf: bytes,
+        start: int,
+        caplen: int,
+        frame_no: int,
+        ts: float,
+        linktype: int,
+        wire_len: int,
+    ) -> None:
+        """`feed` for the frame at `buf[start:start + caplen]`: the headers are read in place
+        and only the payload is copied out."""
         self._current_frame = frame_no
         if self._lingering and self._lingering[0][0] <= ts:
             self._release_lingering(ts)
         if ts >= self._next_idle_sweep:
             self._forget_idle_windows(ts)
-        fast = FAST_TCP4.get(linktype)
-        if fast is not None:
-            try:
-                (ethertype, version_ihl, total, fragment, ttl, proto,
-                 sport, dport, seq, ack, data_offset, flags, window) = fast[0](data)  # fmt: skip
-            except struct.error:
-                ethertype = 0
-            if ethertype == 0x0800 and version_ihl == 0x45 and proto == 6 and not fragment & 0x3FFF:
-                ip = fast[1]
-                key = data[ip + 12 : ip + 24]  # addresses and ports are contiguous here
-                tcp = ip + 20
-                end = ip + total if total else len(data)
-            else:
-                fast = None
-        if fast is None:
+        # The usual frame, a fixed-size link header + IPv4 without options + TCP, read byte
+        # by byte from where it lies (compiled, no object is made for a header field).
+        limit = start + caplen  # the end of the captured bytes
+        if linktype == DLT_EN10MB:
+            ethertype_at = start + 12
+            ip = start + 14
+        elif linktype == DLT_LINUX_SLL:
+            ethertype_at = start + 14
+            ip = start + 16
+        elif linktype == DLT_LINUX_SLL2:
+            ethertype_at = start
+            ip = start + 20
+        else:
+            ethertype_at = ip = -1
+        tcp = ip + 20
+        if (
+            ip >= 0
+            and tcp + TCP_FIELDS_LEN <= limit
+            and buf[ethertype_at] == 0x08
+            and buf[ethertype_at + 1] == 0x00
+            and buf[ip] == 0x45
+            and buf[ip + 9] == 6
+            and not buf[ip + 6] & 0x3F
+            and not buf[ip + 7]
+        ):
+            total = buf[ip + 2] << 8 | buf[ip + 3]
+            end = ip + total if total else limit
+            ttl = buf[ip + 8]
+            key = buf[ip + 12 : ip + 24]  # addresses and ports are contiguous here
+            sport = buf[tcp] << 8 | buf[tcp + 1]
+            dport = buf[tcp + 2] << 8 | buf[tcp + 3]
+            seq = buf[tcp + 4] << 24 | buf[tcp + 5] << 16 | buf[tcp + 6] << 8 | buf[tcp + 7]
+            ack = buf[tcp + 8] << 24 | buf[tcp + 9] << 16 | buf[tcp + 10] << 8 | buf[tcp + 11]
+            data_offset = buf[tcp + 12]
+            flags = buf[tcp + 13]
+            window = buf[tcp + 14] << 8 | buf[tcp + 15]
+        else:
+            data = buf[start:limit] if start or limit != len(buf) else buf
             parsed = self._parse_slow(linktype, data, ts)
             if parsed is None:
                 return
-            (key, ttl, data, tcp, end,
+            (key, ttl, buf, tcp, end,
              sport, dport, seq, ack, data_offset, flags, window) = parsed  # fmt: skip
+            limit = len(buf)
         ports = self.server_ports
         if ports is not None and sport not in ports and dport not in ports:
             self.stats.tcp_other_ports += 1
@@ -380,17 +410,17 @@ class TcpTracker:
                 return
             payload = b""
             missing = 0
-        elif end <= len(data):
-            payload = data[payload_start:end]
+        elif end <= limit:
+            payload = buf[payload_start:end]
             missing = 0
             if data_offset < 0x50:
                 self.stats.malformed += 1
                 return
         else:  # the snapshot length cut the frame
             self.stats.cut_by_snaplen += 1
-            captured = len(data)
-            missing = end - max(captured, payload_start)
-            payload = data[payload_start:captured]
+            missing = end - max(limit, payload_start)
+            # (a slice whose start is past its end, compiled, fails rather than being empty)
+            payload = buf[payload_start:limit] if payload_start < limit else b""
 
         side = self._table.get(key)
         if (

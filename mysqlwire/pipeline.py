@@ -20,7 +20,8 @@ from capture import (
     StreamGap,
     TcpFacts,
     TcpTracker,
-    open_frames,
+    frames_of,
+    open_records,
 )
 from capture.consumer import CompiledSink, TrackedConnection
 from mysqlwire.collector import analysis_pace
@@ -174,12 +175,13 @@ def analyze(
     tracker = TcpTracker(
         open_connection, stats, server_ports=options.server_ports, **options.tracker_options
     )
-    frames = open_frames(paths, stats, stdin=stdin)
-    if options.progress is not None:
-        frames = _reporting_progress(frames, stats, options.progress)
+    records = open_records(paths, stats, stdin=stdin)
     with analysis_pace():
         try:
-            tracker.run(frames)
+            if options.progress is None:
+                tracker.run_cursor(records)
+            else:
+                tracker.run(_reporting_progress(frames_of(records), stats, options.progress))
         except KeyboardInterrupt:
             # Ctrl-C ends the input (`tcpdump -w - | mysqlwire analyze -`), not the report.
             stats.warn(f"interrupted: the report covers the {stats.frames:,} frames read")

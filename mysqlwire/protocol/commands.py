@@ -90,13 +90,16 @@ def _none(payload: bytes, ctx: ArgumentContext) -> CommandArguments:
 
 def _query(payload: bytes, ctx: ArgumentContext) -> CommandArguments:
     pos = 1
-    attributes: dict[str, object] = {}
+    arguments: dict[str, object] | None = None
     if ctx.capabilities & CLIENT_QUERY_ATTRIBUTES:
         count, pos = lenenc_int(payload, pos)
         _sets, pos = lenenc_int(payload, pos)
         if count:
             attributes, pos = _read_named_parameters(payload, pos, count)
-    arguments: dict[str, object] | None = {"attributes": attributes} if attributes else None
+            if attributes:
+                arguments = {"attributes": attributes}
+    if not ctx.keep_text and arguments is None:
+        return NO_ARGUMENTS  # (lean decoding: most queries of a busy capture)
     query = text(payload[pos:]) if ctx.keep_text else None
     return CommandArguments(query=query, arguments=arguments)
 
@@ -212,7 +215,7 @@ def _register_slave(payload: bytes, ctx: ArgumentContext) -> CommandArguments:
 
 
 def _prepare(payload: bytes, ctx: ArgumentContext) -> CommandArguments:
-    return CommandArguments(query=text(payload[1:]) if ctx.keep_text else None)
+    return CommandArguments(query=text(payload[1:])) if ctx.keep_text else NO_ARGUMENTS
 
 
 def _statement_only(payload: bytes, ctx: ArgumentContext) -> CommandArguments:

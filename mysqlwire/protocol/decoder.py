@@ -388,7 +388,8 @@ class MySQLDecoder:
 
         duplicate = take_back()
         while queue:
-            side, data, frame, ts = queue.popleft()
+            chunk = queue.popleft()
+            side, data, frame, ts = chunk.side, chunk.data, chunk.frame, chunk.ts
             if lane.engaged:
                 if not lane.feed(self, side, data, frame, ts):
                     duplicate = take_back()

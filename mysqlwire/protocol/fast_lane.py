@@ -91,7 +91,18 @@ PREPARE_OK: Final = 5
 DEFINITIONS: Final = 6
 DEFINITIONS_EOF: Final = 7
 
-Chunk = tuple[int, bytes, int, float]
+
+class Chunk:
+    """A chunk the lane has read, kept for the general readers' replay. A class rather than a
+    tuple: compiled, its frame number and timestamp are stored unboxed."""
+
+    __slots__ = ("data", "frame", "side", "ts")
+
+    def __init__(self, side: int, data: bytes, frame: int, ts: float) -> None:
+        self.side = side
+        self.data = data
+        self.frame = frame
+        self.ts = ts
 
 
 class FastLane:
@@ -102,11 +113,13 @@ class FastLane:
         "blocks",
         "capabilities",
         "carry",
-        "carry_at",
+        "carry_frame",
+        "carry_ts",
         "chunks",
         "code",
         "columns_left",
-        "command_at",
+        "command_frame",
+        "command_ts",
         "committed",
         "deprecate_eof",
         "engaged",
@@ -129,12 +142,13 @@ class FastLane:
         self.limit = min(LANE_PACKET_MAX, decoder.retain_limit, decoder.large_packet_threshold - 1)
         self.chunks: list[Chunk] = []
         self.held_bytes = 0
-        # The bytes of a packet not complete yet, and (frame, ts) where it began. Only one side
-        # can have one: the client's command before the reply begins (state IDLE), or a
-        # server packet after it (any other state); bytes from the other side then are
+        # The bytes of a packet not complete yet, and the frame and time where it began. Only
+        # one side can have one: the client's command before the reply begins (state IDLE),
+        # or a server packet after it (any other state); bytes from the other side then are
         # something the lane gives up on, before it reads them.
         self.carry = b""
-        self.carry_at = (0, 0.0)
+        self.carry_frame = 0
+        self.carry_ts = 0.0
         self.capabilities = 0
         self.deprecate_eof = False
         self.committed = 0  # exchanges read here (for tests and measurements)
@@ -143,7 +157,8 @@ class FastLane:
     def _idle(self) -> None:
         self.state = IDLE
         self.code = 0
-        self.command_at = (0, 0.0)
+        self.command_frame = 0
+        self.command_ts = 0.0
         self.announced: Command | None = None
         self.prepared: tuple[int, int, int] | None = None  # (statement id, params, columns)
         self.blocks: tuple[int, ...] = ()  # definition blocks of a prepare still to come
@@ -176,14 +191,15 @@ class FastLane:
 
     def feed(self, decoder: MySQLDecoder, side: int, data: bytes, frame: int, ts: float) -> bool:
         """Read a chunk. False: the lane cannot follow; the caller takes the chunks back."""
-        self.chunks.append((side, data, frame, ts))
+        self.chunks.append(Chunk(side, data, frame, ts))
         self.held_bytes += len(data)
         if self.held_bytes > LANE_BUFFER_MAX:
             return False
         carry = self.carry
         if carry:
             data = carry + data
-            frame_at, ts_at = self.carry_at
+            frame_at = self.carry_frame
+            ts_at = self.carry_ts
             self.carry = b""
         else:
             frame_at, ts_at = frame, ts
@@ -202,7 +218,8 @@ class FastLane:
             if n >= 4 and not 0 < length <= self.limit:
                 return False
             self.carry = buf
-            self.carry_at = (frame, ts)
+            self.carry_frame = frame
+            self.carry_ts = ts
             return True
         if n != 4 + length or buf[3] != 0 or not 0 < length <= self.limit:
             return False
@@ -210,7 +227,8 @@ class FastLane:
         if code not in LANE_COMMANDS:
             return False
         self.code = code
-        self.command_at = (frame, ts)
+        self.command_frame = frame
+        self.command_ts = ts
         # emitted now, as the general readers do, so a consumer sees a long query as it runs
         command = self._emit_command(decoder, buf[4:])
         if command is None:
@@ -300,7 +318,8 @@ class FastLane:
         self.rows, self.response_bytes, self.response_packets = rows, size, packets
         if pos < n:  # a packet that goes on in the next chunk
             self.carry = buf[pos:]
-            self.carry_at = (frame_at, ts_at)
+            self.carry_frame = frame_at
+            self.carry_ts = ts_at
         return True
 
     def _first(self, payload: bytes, first: int, length: int) -> str | Literal[False] | None:
@@ -422,7 +441,8 @@ class FastLane:
             arguments = spec.read_arguments(payload, decoder)
         except PARSE_ERRORS:
             return None
-        frame, ts = self.command_at
+        frame = self.command_frame
+        ts = self.command_ts
         command = Command(
             side=CLIENT,
             frame=frame,
@@ -443,7 +463,8 @@ class FastLane:
     def _commit(self, decoder: MySQLDecoder, outcome: str, frame: int, ts: float) -> bool:
         """The exchange ended cleanly with the packet that began in `frame`: emit what the
         general readers would have at that point, and start again from this new checkpoint."""
-        command_frame, command_ts = self.command_at
+        command_frame = self.command_frame
+        command_ts = self.command_ts
         if self.prepared is not None:
             statement_id, params, columns = self.prepared
             decoder.statements.add(PreparedStatement(statement_id, None, params, columns))

@@ -1,0 +1,80 @@
+"""A capture's records one at a time, read in place: the hot path's alternative to frame tuples.
+
+A reader that yields `(frame_no, ts, linktype, data, wire_len)` tuples makes, for every
+frame, the tuple, a bytes copy of the record, and boxed numbers for the frame number, the
+timestamp and the length, all freed a microsecond later. A `RecordCursor` instead leaves the
+record where the reader read it: after `advance()` returns True, the frame's bytes are
+`buf[start:start + caplen]` and its other fields are plain attributes. The tracker parses the
+headers straight out of `buf` and copies only the TCP payload (`TcpTracker.run_cursor`).
+Compiled, none of this makes a Python object per frame.
+
+The classic pcap reader is a cursor natively (`capture.pcap.PcapRecords`); everything else (pcapng,
+merged files, standard input, a live capture, a test's list) is an iterator of frames, which
+`FrameCursor` presents the same way. `frames_of` turns a cursor back into frame tuples, for
+the callers that want them; the pcap reader's frame iterator is exactly that, so the two
+never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+Frame = tuple[int, float, int, bytes, int]
+
+
+class RecordCursor:
+    """The record the cursor is on, valid until the next `advance()`.
+
+    `buf` holds the record at `start`, `caplen` bytes long (the buffer is the reader's: it
+    changes between records, so keep a slice, never the buffer); `frame_no` counts from 1;
+    `ts` is seconds since the epoch; `wire_len` is the frame's length on the wire."""
+
+    def __init__(self) -> None:
+        self.buf = b""
+        self.start = 0
+        self.caplen = 0
+        self.frame_no = 0
+        self.ts = 0.0
+        self.linktype = 0
+        self.wire_len = 0
+
+    def advance(self) -> bool:
+        """Move to the next record; False at the end of the capture (then it is closed)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Stop early: account what was read and let go of the input. Idempotent."""
+
+    def record(self) -> bytes:
+        return self.buf[self.start : self.start + self.caplen]
+
+
+class FrameCursor(RecordCursor):
+    """A cursor over an iterator of frame tuples."""
+
+    def __init__(self, frames: Iterator[Frame]) -> None:
+        super().__init__()
+        self.frames = frames
+
+    def advance(self) -> bool:
+        frame = next(self.frames, None)
+        if frame is None:
+            return False
+        self.frame_no, self.ts, self.linktype, data, self.wire_len = frame
+        self.buf = data
+        self.caplen = len(data)
+        return True
+
+    def close(self) -> None:
+        close = getattr(self.frames, "close", None)
+        if close is not None:
+            close()
+
+
+def frames_of(cursor: RecordCursor) -> Iterator[Frame]:
+    """The cursor's records as frame tuples; closing the iterator closes the cursor."""
+    try:
+        while cursor.advance():
+            yield (cursor.frame_no, cursor.ts, cursor.linktype, cursor.record(), cursor.wire_len)
+    finally:
+        cursor.close()
