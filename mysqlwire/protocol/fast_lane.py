@@ -37,7 +37,7 @@ from mysqlwire.protocol.constants import (
     SERVER_STATUS_CURSOR_EXISTS,
 )
 from mysqlwire.protocol.events import Command, CommandFinished, Eof
-from mysqlwire.protocol.replies import parse_eof, parse_ok
+from mysqlwire.protocol.replies import parse_eof, parse_ok, plain_ok_status
 from mysqlwire.protocol.statements import PreparedStatement
 from mysqlwire.protocol.wire import PARSE_ERRORS, lenenc_int, uint
 
@@ -347,10 +347,13 @@ class FastLane:
         return None
 
     def _ok(self, payload: bytes) -> str | Literal[False] | None:
-        fields = parse_ok(payload, self.capabilities)
-        if any(kind == "schema" for kind, _ in fields.session_state):
-            return False  # the general readers keep track of the schema
-        if fields.status & SERVER_MORE_RESULTS_EXISTS:
+        status = plain_ok_status(payload, self.capabilities)
+        if status < 0:
+            fields = parse_ok(payload, self.capabilities)
+            if any(kind == "schema" for kind, _ in fields.session_state):
+                return False  # the general readers keep track of the schema
+            status = fields.status
+        if status & SERVER_MORE_RESULTS_EXISTS:
             self.state = FIRST
             return None
         return "ok"
@@ -358,7 +361,9 @@ class FastLane:
     def _rows_end(self, payload: bytes, length: int) -> str | Literal[False] | None:
         try:
             if length > EOF_PACKET_MAX:
-                status = parse_ok(payload, self.capabilities).status
+                status = plain_ok_status(payload, self.capabilities)
+                if status < 0:
+                    status = parse_ok(payload, self.capabilities).status
             else:
                 status = parse_eof(payload)[1]
         except PARSE_ERRORS:

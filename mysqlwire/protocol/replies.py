@@ -71,6 +71,23 @@ def parse_ok(payload: bytes, capabilities: int) -> OkFields:
     return OkFields(affected or 0, insert_id or 0, status, warnings, info, session_state)
 
 
+def plain_ok_status(payload: bytes, capabilities: int) -> int:
+    """The status flags of a plain OK packet, or -1 for any other: read that one with
+    `parse_ok`. Plain: protocol 4.1, one-byte affected rows and insert id, and after the
+    status and warnings nothing, or (without CLIENT_SESSION_TRACK) only the info text. Such
+    a packet is one `parse_ok` reads without fail and finds no session-state change in; the
+    fast lane reads most replies' statuses so, without building their fields."""
+    if (
+        len(payload) < 7
+        or not capabilities & CLIENT_PROTOCOL_41
+        or payload[1] >= 0xFB
+        or payload[2] >= 0xFB
+        or (len(payload) > 7 and capabilities & CLIENT_SESSION_TRACK)
+    ):
+        return -1
+    return payload[3] | payload[4] << 8
+
+
 def _info_text(payload: bytes, pos: int) -> str:
     """The info message without CLIENT_SESSION_TRACK. The protocol documentation calls it
     string<EOF>, but MySQL's and MariaDB's servers write it length-prefixed (net_store_data)
@@ -135,7 +152,7 @@ def parse_progress(payload: bytes) -> ProgressFields:
 def parse_eof(payload: bytes) -> tuple[int, int]:
     """(warnings, status) of an EOF packet; pre-4.1 EOF packets carry neither."""
     if len(payload) >= 5:
-        return int.from_bytes(payload[1:3], "little"), int.from_bytes(payload[3:5], "little")
+        return payload[1] | payload[2] << 8, payload[3] | payload[4] << 8
     return 0, 0
 
 

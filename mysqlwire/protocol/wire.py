@@ -28,7 +28,12 @@ def uint(payload: bytes, pos: int, size: int) -> tuple[int, int]:
             f"a {size}-byte field at offset {pos} runs past the end of the "
             f"{len(payload)}-byte payload"
         )
-    return int.from_bytes(payload[pos:end], "little"), end
+    value = 0
+    shift = 0
+    for at in range(pos, end):  # (compiled, cheaper than a slice and int.from_bytes)
+        value |= payload[at] << shift
+        shift += 8
+    return value, end
 
 
 def lenenc_int(payload: bytes, pos: int) -> tuple[int | None, int]:

@@ -5,9 +5,13 @@ MariaDB progress reports, and the pairing of every reply with its command."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mysqlwire.protocol.constants import (
+    CLIENT_PROTOCOL_41,
     CLIENT_SESSION_TRACK,
+    CLIENT_TRANSACTIONS,
     MARIADB_CLIENT_CACHE_METADATA,
     SERVER,
     SERVER_STATUS_CURSOR_EXISTS,
@@ -32,6 +36,7 @@ from mysqlwire.protocol.events import (
     StmtPrepareOk,
     UnexpectedPacket,
 )
+from mysqlwire.protocol.replies import parse_ok, plain_ok_status
 from tests.mysql_builder import (
     CLIENT_BASE,
     DATETIME,
@@ -540,3 +545,52 @@ def test_binary_rows_without_metadata_are_read_with_the_prepare_column_types():
     assert [r.values[0] for r in of(events, Row)] == ["1", "2"]
     assert of(events, Row)[0].values[2] == "2024-01-02 03:04:05"
     assert problems(events) == []
+
+
+# -- the fast lane's plain OK ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("session_track", [True, False])
+@pytest.mark.parametrize("eof_header", [False, True])
+def test_a_plain_ok_gives_its_status_without_its_fields(session_track, eof_header):
+    capabilities = CLIENT_BASE | (CLIENT_SESSION_TRACK if session_track else 0)
+    payload = ok(3, 7, status=SERVER_STATUS_IN_TRANS, warnings=2, eof_header=eof_header)
+    assert plain_ok_status(payload, capabilities) == SERVER_STATUS_IN_TRANS
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        ok(300, 0),  # affected rows in more than one byte
+        ok(0, 1 << 20),  # so the insert id
+        ok(info="Rows matched: 1"),  # info text, read by parse_ok when session tracking is on
+        ok(session_state=[b"\x01\x05\x04test"]),  # a schema change
+        ok()[:6],  # cut short
+    ],
+    ids=["affected", "insert-id", "info", "session-state", "cut"],
+)
+def test_other_oks_are_left_to_parse_ok(payload):
+    assert plain_ok_status(payload, CLIENT_BASE | CLIENT_SESSION_TRACK) == -1
+
+
+@settings(max_examples=3000, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    payload=st.binary(min_size=0, max_size=24).map(lambda rest: b"\x00" + rest),
+    protocol_41=st.booleans(),
+    session_track=st.booleans(),
+    transactions=st.booleans(),
+)
+def test_whatever_plain_ok_status_reads_parse_ok_reads_alike(
+    payload, protocol_41, session_track, transactions
+):
+    capabilities = (
+        (CLIENT_PROTOCOL_41 if protocol_41 else 0)
+        | (CLIENT_SESSION_TRACK if session_track else 0)
+        | (CLIENT_TRANSACTIONS if transactions else 0)
+    )
+    status = plain_ok_status(payload, capabilities)
+    if status < 0:
+        return
+    fields = parse_ok(payload, capabilities)  # must not raise
+    assert fields.status == status
+    assert fields.session_state == []
