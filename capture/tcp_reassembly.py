@@ -73,7 +73,8 @@ class StreamDirection:
     `StreamDirection`, so a packet touches this one object (and its `peer` for the ACK).
     The counters (`packets`, `frame_bytes`, `payload_bytes`, `last_payload_ts`,
     `last_frame`, `last_ts`) live here for that reason and are copied into `TcpFacts` by
-    `Connection.sync_facts()`; `ttls` is the very dict held in `facts.ttls`.
+    `Connection.sync_facts()`; `ttls` is the very dict held in `facts.ttls`, brought up to
+    date by the same call.
     """
 
     __slots__ = (
@@ -100,6 +101,8 @@ class StreamDirection:
         "reorder_cap",
         "sink",
         "started",
+        "ttl_run",
+        "ttl_run_count",
         "ttls",
     )
 
@@ -124,6 +127,11 @@ class StreamDirection:
         self.last_frame = 0
         self.last_ts = 0.0
         self.ttls: dict[int, int] = facts.ttls[direction]
+        # The TTL of the latest packets and how many of them are not yet in `ttls`: a sender's
+        # TTL rarely changes, so the hot path counts a run and the dict is updated when the
+        # TTL changes or the facts are read (`flush_ttls`).
+        self.ttl_run = -1
+        self.ttl_run_count = 0
         self.reorder_cap = reorder_cap
         self.started = False
         self.next_seq = 0  # sequence number of the next byte to deliver
@@ -136,6 +144,24 @@ class StreamDirection:
         self.recent_limit = recent_segments
         self.peer_ack: int | None = None  # latest ACK number the other side sent
         self.fin_offset: int | None = None
+
+    # -- the TTL profile -----------------------------------------------------------------
+
+    def count_ttl(self, ttl: int) -> None:
+        """One more packet with this TTL (the tracker counts a repeat of the run itself)."""
+        if ttl == self.ttl_run:
+            self.ttl_run_count += 1
+            return
+        self.flush_ttls()
+        self.ttl_run = ttl
+        self.ttl_run_count = 1
+
+    def flush_ttls(self) -> None:
+        """Bring `ttls` (the facts' own dict) up to date."""
+        if self.ttl_run_count:
+            ttls = self.ttls
+            ttls[self.ttl_run] = ttls.get(self.ttl_run, 0) + self.ttl_run_count
+            self.ttl_run_count = 0
 
     # -- positions ----------------------------------------------------------------------
 

@@ -162,6 +162,7 @@ class Connection:
         """Copy the counters the hot path keeps on each side into the facts."""
         facts = self._facts
         for direction, side in enumerate(self.sides):
+            side.flush_ttls()
             facts.packets[direction] = side.packets
             facts.frame_bytes[direction] = side.frame_bytes
             facts.payload_bytes[direction] = side.payload_bytes
@@ -446,8 +447,10 @@ class TcpTracker:
         side.last_frame = frame_no
         side.last_ts = ts
         if not flags & RST:
-            ttls = side.ttls
-            ttls[ttl] = ttls.get(ttl, 0) + 1
+            if ttl == side.ttl_run:
+                side.ttl_run_count += 1
+            else:
+                side.count_ttl(ttl)
             if not window and not flags & SYN:
                 self._zero_window(side, frame_no, ts, ttl, flags, seq, ack)
         if flags & ACK:
@@ -584,7 +587,7 @@ class TcpTracker:
                 side.last_frame = frame_no
                 side.last_ts = ts
                 if not flags & RST:
-                    side.ttls[ttl] = side.ttls.get(ttl, 0) + 1
+                    side.count_ttl(ttl)
                     if not window and not flags & SYN:
                         self._zero_window(side, frame_no, ts, ttl, flags, seq, ack)
                 if flags & ACK:

@@ -498,6 +498,6 @@ class FastLane:
 
     def _done(self) -> None:
         self.committed += 1
-        self.chunks = []
+        self.chunks.clear()  # (never handed out: `disengage` gives its own list away)
         self.held_bytes = 0
         self._idle()

@@ -178,7 +178,9 @@ class ConnectionRecorder:
         self.max_allowed_packet = max_allowed_packet
         # Short lists trimmed by hand: a deque costs more memory than a few list slots.
         self.evidence_commands: list[CommandSpan] = []
-        self.activity: list[tuple[int, float]] = []
+        # The latest events themselves (their frame and time are what counts): a reference
+        # each, where a (frame, ts) tuple would make three objects for every event.
+        self.activity: list[ev.Event] = []
         self.findings: list[Finding] = []
         self.finding_counts: Counter[str] = Counter()
         self.error_codes: list[int] = []
@@ -217,7 +219,7 @@ class ConnectionRecorder:
         if isinstance(event, ev.PacketEvent) and not isinstance(event, ev.PayloadCapped):
             # (a PayloadCapped note is about the packet whose own event came just before it)
             activity = self.activity
-            activity.append((event.frame, event.ts))
+            activity.append(event)
             if len(activity) > RECENT:
                 del activity[0]
             if event.side == CLIENT and event.size > self.largest_client_packet:
@@ -275,7 +277,7 @@ class ConnectionRecorder:
         )
 
     def _command_finished(self, event: ev.CommandFinished) -> None:
-        self.activity.append((event.frame, event.ts))  # the reply's last packet
+        self.activity.append(event)  # (its frame and time: the reply's last packet)
         if len(self.activity) > RECENT:
             del self.activity[0]
         for span in reversed(self.evidence_commands):
@@ -507,7 +509,7 @@ class ConnectionRecorder:
             quit_ts=self.quit_ts,
             last_error=self.last_error,
             recent_commands=list(self.evidence_commands),
-            activity=list(self.activity),
+            activity=[(event.frame, event.ts) for event in self.activity],
         )
         verdict = classify(evidence)
         self._transport_findings(facts, verdict)
