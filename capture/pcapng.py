@@ -32,7 +32,7 @@ from capture.errors import CaptureError
 
 Frame = tuple[int, float, int, bytes, int]
 
-CHUNK = 1 << 20
+CHUNK = 64 << 10  # bytes read at a time: see capture/pcap.py
 MAX_BLOCK = 1 << 26  # a block above 64 MiB means the file is corrupt
 RESYNC_WINDOW = 16 << 20  # bytes searched for the next sound block after damage
 
@@ -245,7 +245,12 @@ def _blocks(read: Callable[[int], bytes], buf: bytes, tally: FileTally) -> Itera
                     skipped_bytes,
                 )
                 continue
-            chunk = read(CHUNK)
+            wanted = CHUNK
+            if pos + 12 <= end:  # the rest of a block longer than a chunk, read at once
+                blen = header(buf, pos)[1]
+                if blen <= MAX_BLOCK:
+                    wanted = max(CHUNK, pos + blen - end)
+            chunk = read(wanted)
             if not chunk:
                 if pos < end:
                     what = "inside a block header" if end - pos < 12 else "inside a block"

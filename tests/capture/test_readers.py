@@ -12,9 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from capture import CaptureError, CaptureStats, open_frames, track_files
+from capture import CaptureError, CaptureFile, CaptureStats, frames_of, open_frames, track_files
+from capture._tally import FileTally
+from capture.pcap import open_pcap
+from capture.pcapng import open_pcapng
 from tests.capture.recorder import Recorder
 from tests.craft import (
+    Packet,
     TcpSession,
     gzip_bytes,
     pcap_bytes,
@@ -232,6 +236,30 @@ def test_records_straddling_read_chunks_are_reassembled(tmp_path):
     assert len(frames) == len(s.frames)
     assert all(f[3] == p.data for f, p in zip(frames, s.frames, strict=True))
     assert stats.bytes == sum(len(p.data) for p in s.frames)
+
+
+@pytest.mark.parametrize("kind", ["pcap", "pcapng"])
+def test_a_record_larger_than_a_read_chunk_is_read_in_one_read_not_piecewise(kind):
+    s = TcpSession()
+    s.handshake()
+    jumbo = Packet(ts=s.ts, linktype=1, data=bytes(range(256)) * 12_000, wire_len=3_072_000)
+    packets = [*s.frames, jumbo, *s.frames]  # (the reader does not look inside a record)
+    data = pcap_bytes(packets, snaplen=1 << 22) if kind == "pcap" else pcapng_bytes(packets)
+    stream = io.BytesIO(data)
+    reads: list[int] = []
+
+    def read(size: int) -> bytes:
+        reads.append(size)
+        return stream.read(size)
+
+    stats = CaptureStats()
+    tally = FileTally(stats, CaptureFile(path="jumbo"), "jumbo")
+    head = read(1024)
+    opened = open_pcap(read, head, tally) if kind == "pcap" else open_pcapng(read, head, tally)
+    frames = list(frames_of(opened) if kind == "pcap" else opened)
+    assert [f[3] for f in frames] == [p.data for p in packets]
+    assert len(reads) <= 5  # the jumbo record at once: no buffer regrown chunk by chunk
+    assert max(reads) >= 3_000_000
 
 
 # -- broken inputs ----------------------------------------------------------------------
