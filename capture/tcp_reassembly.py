@@ -45,6 +45,7 @@ SEQ_SPACE: Final = 0x100000000
 DEFAULT_REORDER_CAP: Final = 4 << 20  # bytes buffered out of order per direction
 DEFAULT_RECENT_SEGMENTS: Final = 8  # delivered segments kept to verify retransmissions
 RECENT_BYTES: Final = 16 << 10  # and at most this many bytes of them, per direction
+NO_ACK: Final = -1  # `peer_ack` before the other side acknowledged anything
 TRAILING_LOSS_LIMIT: Final = 1 << 30  # an ACK further ahead than this is not believed
 
 
@@ -142,7 +143,8 @@ class StreamDirection:
         self.recent: list[bytes] = []  # oldest first; a list costs less than a deque
         self.recent_bytes = 0
         self.recent_limit = recent_segments
-        self.peer_ack: int | None = None  # latest ACK number the other side sent
+        self.peer_ack = NO_ACK  # latest ACK number the other side sent (an int: compiled,
+        # set on every packet without making an object)
         self.fin_offset: int | None = None
 
     # -- the TTL profile -----------------------------------------------------------------
@@ -233,7 +235,7 @@ class StreamDirection:
             return
         self._buffer(start, payload, missing, frame, ts)
         self._drain()
-        if self.pending is not None and self.peer_ack is not None:
+        if self.pending is not None and self.peer_ack != NO_ACK:
             self.peer_acked(self.peer_ack, frame, ts)
         if self.pending_bytes > self.reorder_cap:
             while self.pending is not None and self.pending_bytes > self.reorder_cap:
@@ -268,7 +270,7 @@ class StreamDirection:
     def trailing_loss(self, frame: int, ts: float) -> None:
         """Bytes the peer acknowledged beyond the last byte seen were lost (at the close, or
         when the peer's data carries that acknowledgement)."""
-        if not self.started or self.peer_ack is None:
+        if not self.started or self.peer_ack == NO_ACK:
             return
         acked = self.position(self.peer_ack)
         if self.fin_offset is not None:

@@ -86,6 +86,7 @@ from capture.stats import CaptureStats
 from capture.tcp_reassembly import (
     DEFAULT_RECENT_SEGMENTS,
     DEFAULT_REORDER_CAP,
+    NO_ACK,
     StreamDirection,
 )
 
@@ -170,7 +171,7 @@ class Connection:
         c2s, s2c = self.sides
         latest = s2c if s2c.last_frame > c2s.last_frame else c2s  # (max() keeps the first)
         facts.last_frame, facts.last_ts = latest.last_frame, latest.last_ts
-        facts.client_acked = self.sides[S2C].peer_ack is not None  # set by the client's ACKs
+        facts.client_acked = self.sides[S2C].peer_ack != NO_ACK  # set by the client's ACKs
         return facts
 
     def swap_roles(self) -> None:
@@ -280,6 +281,13 @@ class TcpTracker:
         self.sink_factory = sink_factory
         self.stats = stats if stats is not None else CaptureStats()
         self.server_ports = None if server_ports is None else frozenset(server_ports)
+        # The one server port, when there is one (the usual case): compiled, comparing two
+        # ports with it makes no object, where a set lookup makes one for each.
+        self._server_port = (
+            next(iter(self.server_ports))
+            if self.server_ports is not None and len(self.server_ports) == 1
+            else -1
+        )
         self.linger = linger
         self.max_connections = max(1, max_connections)
         self.reorder_cap = reorder_cap
@@ -290,6 +298,7 @@ class TcpTracker:
         # (frame of last activity when queued, conn_id): a lazy min-heap for eviction.
         self._activity: list[tuple[int, int]] = []
         self._lingering: deque[tuple[float, Connection | _Handshake]] = deque()
+        self._linger_due = math.inf  # the first lingering deadline (a float for the hot path)
         # Half-open connections by the client's key, oldest first (see the module docstring).
         self._handshakes: dict[bytes, _Handshake] = {}
         self.compact_handshakes = compact_handshakes
@@ -349,7 +358,7 @@ class TcpTracker:
         """`feed` for the frame at `buf[start:start + caplen]`: the headers are read in place
         and only the payload is copied out."""
         self._current_frame = frame_no
-        if self._lingering and self._lingering[0][0] <= ts:
+        if ts >= self._linger_due:
             self._release_lingering(ts)
         if ts >= self._next_idle_sweep:
             self._forget_idle_windows(ts)
@@ -397,8 +406,12 @@ class TcpTracker:
             (key, ttl, buf, tcp, end,
              sport, dport, seq, ack, data_offset, flags, window) = parsed  # fmt: skip
             limit = len(buf)
-        ports = self.server_ports
-        if ports is not None and sport not in ports and dport not in ports:
+        server_port = self._server_port
+        if server_port >= 0:
+            if sport != server_port and dport != server_port:
+                self.stats.tcp_other_ports += 1
+                return
+        elif (ports := self.server_ports) is not None and sport not in ports and dport not in ports:
             self.stats.tcp_other_ports += 1
             return
         if self.shard is not None and key not in self._table and not in_shard(key, self.shard):
@@ -478,6 +491,7 @@ class TcpTracker:
         while self._lingering:
             deadline, item = self._lingering.popleft()
             self._release_lingered(item, deadline)
+        self._linger_due = math.inf
         remaining: list[tuple[int, Connection | _Handshake]] = [
             (conn._facts.conn_id, conn) for conn in self._connections.values()
         ]
@@ -541,7 +555,7 @@ class TcpTracker:
             )
             if flags & RST and not handshake.closed:
                 handshake.closed = True
-                self._lingering.append((ts + self.linger, handshake))
+                self._linger(ts + self.linger, handshake)
             return True
         conn = self._replay(handshake)
         if handshake.closed:
@@ -824,16 +838,22 @@ class TcpTracker:
             conn.closed = True
             replaying = self._replaying
             if replaying is None or not replaying.closed:
-                self._lingering.append((ts + self.linger, conn))
+                self._linger(ts + self.linger, conn)
             # else: the half-open connection's own place in the linger queue stands for it
             for each in conn.sides:  # lingering should cost little: drop the compare window
                 each.forget_recent()
+
+    def _linger(self, deadline: float, item: Connection | _Handshake) -> None:
+        lingering = self._lingering
+        lingering.append((deadline, item))
+        self._linger_due = lingering[0][0]
 
     def _release_lingering(self, now: float) -> None:
         lingering = self._lingering
         while lingering and lingering[0][0] <= now:
             deadline, item = lingering.popleft()
             self._release_lingered(item, deadline)
+        self._linger_due = lingering[0][0] if lingering else math.inf
 
     def _forget_idle_windows(self, now: float) -> None:
         """Drop the retransmission compare windows of connections silent past the horizon."""
