@@ -134,6 +134,26 @@ def test_tcp_on_other_ports_is_skipped_before_tracking():
     assert stats.tcp_other_ports == len(s.frames)
 
 
+@pytest.mark.parametrize(
+    ("server_ports", "tracked"),
+    [
+        ({3306}, [3306]),
+        ({3307}, [3307]),
+        ({3306, 3307}, [3306, 3307]),
+        (None, [3306, 3307, 5432]),
+    ],
+    ids=["the-default", "another-one", "two", "any"],
+)
+def test_only_connections_to_a_server_port_are_tracked(server_ports, tracked):
+    sessions = [login(client=("10.0.0.1", 40000 + port), server=("10.0.0.2", port))
+                for port in (3306, 3307, 5432)]  # fmt: skip
+    frames = sorted((p for s in sessions for p in s.frames), key=lambda p: p.ts)
+    recorder, stats = track(frames, server_ports=server_ports)
+    assert sorted(r.facts.server.port for r in recorder.connections) == tracked
+    untracked = [s for s in sessions if s.server[1] not in tracked]
+    assert stats.tcp_other_ports == sum(len(s.frames) for s in untracked)
+
+
 def test_offloaded_segment_with_zero_ip_total_length_uses_the_frame_length():
     s = TcpSession()
     s.handshake()
