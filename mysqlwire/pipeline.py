@@ -115,7 +115,7 @@ class ConnectionAnalysis(CompiledSink):
     def _drain(self) -> None:
         if not self.decoder.pending:
             return
-        events = self.decoder.events()
+        events = self.decoder.drain_events()
         if not events:
             return
         recorder = self.recorder  # (its method called directly: compiled, a native call)

@@ -106,6 +106,7 @@ class MySQLDecoder:
     # One object per connection: slots keep the per-connection footprint small.
     __slots__ = (
         "_framers",
+        "_spare",
         "_taken",
         "announced_mid_stream",
         "awaiting_login",
@@ -188,6 +189,7 @@ class MySQLDecoder:
         self.tls_resync = [False, False]
         self.pending: list[Event] = []  # events not yet taken (from `_taken` on)
         self._taken = 0  # events of `pending` already handed out by next_event
+        self._spare: list[Event] = []  # the list `drain_events` handed out last time
         # negotiated state
         self.server_capabilities = 0
         self.client_capabilities = 0
@@ -340,6 +342,19 @@ class MySQLDecoder:
         """Every pending event not yet taken, in order."""
         out = self.pending[self._taken :] if self._taken else self.pending
         self.pending, self._taken = [], 0
+        return out
+
+    def drain_events(self) -> list[Event]:
+        """`events()` for a caller done with the list before its next call (the analysis):
+        the decoder takes the list back then and reuses it, instead of making one for every
+        batch of events, two per exchange."""
+        if self._taken:
+            return self.events()
+        out = self.pending
+        spare = self._spare
+        spare.clear()
+        self.pending = spare
+        self._spare = out
         return out
 
     # --- the fast lane ----------------------------------------------------------------

@@ -7,7 +7,6 @@ conversation itself. `finish(facts)` runs the close classifier and returns the r
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -182,7 +181,7 @@ class ConnectionRecorder:
         # each, where a (frame, ts) tuple would make three objects for every event.
         self.activity: list[ev.Event] = []
         self.findings: list[Finding] = []
-        self.finding_counts: Counter[str] = Counter()
+        self.finding_counts: dict[str, int] = {}  # (a Counter's __init__ runs as Python)
         self.error_codes: list[int] = []
         self.error_count = 0
         self.last_error: ServerError | None = None
@@ -237,8 +236,9 @@ class ConnectionRecorder:
                 handler(self, event)
 
     def add(self, item: Finding) -> None:
-        self.finding_counts[item.kind] += 1
-        if self.finding_counts[item.kind] <= FINDINGS_PER_KIND:
+        count = self.finding_counts.get(item.kind, 0) + 1
+        self.finding_counts[item.kind] = count
+        if count <= FINDINGS_PER_KIND:
             self.findings.append(item)
 
     def _large_packet(self, event: ev.LargePacket) -> None:
