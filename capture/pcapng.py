@@ -28,9 +28,8 @@ import struct
 from collections.abc import Callable, Iterator
 
 from capture._tally import FileTally
+from capture.cursor import RecordCursor
 from capture.errors import CaptureError
-
-Frame = tuple[int, float, int, bytes, int]
 
 CHUNK = 64 << 10  # bytes read at a time: see capture/pcap.py
 MAX_BLOCK = 1 << 26  # a block above 64 MiB means the file is corrupt
@@ -58,9 +57,10 @@ ISB_IFDROP = 5
 UNDESCRIBED_INTERFACE = -1  # link type given to packets naming an interface with no IDB
 
 
-def open_pcapng(read: Callable[[int], bytes], head: bytes, tally: FileTally) -> Iterator[Frame]:
-    """Check the first section header now (so a bad file fails at open) and return a
-    generator of `(frame_no, ts, linktype, data, wire_len)` numbered from 1."""
+def open_pcapng(read: Callable[[int], bytes], head: bytes, tally: FileTally) -> PcapngRecords:
+    """Check the first section header now (so a bad file fails at open) and return a cursor
+    over the packets, numbered from 1 (`capture.cursor.frames_of` gives them as frame
+    tuples)."""
     while len(head) < 12:
         more = read(12 - len(head))
         if not more:
@@ -72,7 +72,7 @@ def open_pcapng(read: Callable[[int], bytes], head: bytes, tally: FileTally) -> 
             f"pcapng section header has no byte-order magic (0x{head[8:12].hex()})",
         )
     tally.file.format = "pcapng"
-    return _blocks(read, head, tally)
+    return PcapngRecords(read, head, tally)
 
 
 class _Section:
@@ -115,41 +115,124 @@ class _Section:
         self.interfaces.append((linktype, units, offset, snaplen))
 
 
-def _blocks(read: Callable[[int], bytes], buf: bytes, tally: FileTally) -> Iterator[Frame]:
-    stats = tally.stats
-    section = _Section(BYTE_ORDER_MAGIC[buf[8:12]])
-    header = section.header
-    epb = section.epb
-    tail = section.spb  # one u32: the block length repeated at the end
-    interfaces = section.interfaces
-    # Declared so that compiled, the header fields are machine integers, not objects
-    # (struct's unpack is typed as returning Any).
-    btype: int
-    blen: int
-    iface: int
-    high: int
-    low: int
-    caplen: int
-    wirelen: int
-    pos = 0
-    base = 0
-    frames = 0
-    captured = 0
-    first_ts = ts = 0.0
-    by_linktype: dict[int, int] = {}
-    flushed_by_linktype: dict[int, int] = {}
+def _u32(buf: bytes, at: int, little: bool) -> int:
+    if little:
+        return buf[at] | buf[at + 1] << 8 | buf[at + 2] << 16 | buf[at + 3] << 24
+    return buf[at] << 24 | buf[at + 1] << 16 | buf[at + 2] << 8 | buf[at + 3]
 
-    def flush() -> None:
-        tally.flush(frames, captured, first_ts, ts, None)
-        for linktype, count in by_linktype.items():
-            delta = count - flushed_by_linktype.get(linktype, 0)
+
+class PcapngRecords(RecordCursor):
+    """The packets of one pcapng file, read in place in the reader's buffer.
+
+    `advance` takes the usual block, an EPB whole in the buffer on an interface the section
+    described, reading its fields byte by byte (compiled, no object is made); every other
+    block, the buffer's end and damage go through `_blocks`, the general loop, which also
+    hands the counts to the tally at each refill and when the file ends or the cursor is
+    closed. Frames are counted by link type as runs (`_count_linktype`), the link type of
+    a file's packets rarely changing."""
+
+    def __init__(self, read: Callable[[int], bytes], buf: bytes, tally: FileTally) -> None:
+        super().__init__()
+        self.read = read
+        self.buf = buf
+        self.pos = 0
+        self.end = len(buf)
+        self.base = 0  # stream offset of buf[0]
+        self.tally = tally
+        self.section = _Section(BYTE_ORDER_MAGIC[buf[8:12]])
+        self.little = self.section.order == "<"
+        self.captured = 0
+        self.first_ts = 0.0
+        self.by_linktype: dict[int, int] = {}
+        self.flushed_by_linktype: dict[int, int] = {}
+        self.run_linktype = UNDESCRIBED_INTERFACE  # the link type of the latest frames,
+        self.run_count = 0  # and how many of them are not yet in by_linktype
+        self.closed = False
+
+    def advance(self) -> bool:
+        buf = self.buf
+        pos = self.pos
+        if pos + 28 <= self.end:
+            little = self.little
+            if _u32(buf, pos, little) == EPB:
+                blen = _u32(buf, pos + 4, little)
+                nxt = pos + blen
+                caplen = _u32(buf, pos + 20, little)
+                iface = _u32(buf, pos + 8, little)
+                interfaces = self.section.interfaces
+                if (
+                    32 <= blen <= MAX_BLOCK
+                    and not blen & 3
+                    and nxt <= self.end
+                    and 28 + caplen <= blen - 4
+                    and iface < len(interfaces)
+                ):
+                    linktype, units, offset, _snaplen = interfaces[iface]
+                    high = _u32(buf, pos + 12, little)
+                    low = _u32(buf, pos + 16, little)
+                    self.ts = ((high << 32) | low) / units + offset
+                    self.wire_len = _u32(buf, pos + 24, little)
+                    self._take(pos + 28, caplen, linktype, nxt)
+                    return True
+        return self._blocks()
+
+    def _take(self, start: int, caplen: int, linktype: int, nxt: int) -> None:
+        self.frame_no += 1
+        if self.frame_no == 1:
+            self.first_ts = self.ts
+        self.start = start
+        self.caplen = caplen
+        self.captured += caplen
+        if linktype == self.run_linktype:
+            self.run_count += 1
+        else:
+            self._count_linktype(linktype)
+        self.linktype = linktype
+        self.pos = nxt
+
+    def _count_linktype(self, linktype: int) -> None:
+        if self.run_count:
+            by_linktype = self.by_linktype
+            by_linktype[self.run_linktype] = by_linktype.get(self.run_linktype, 0) + self.run_count
+        self.run_linktype = linktype
+        self.run_count = 1
+
+    def _flush(self) -> None:
+        if self.run_count:
+            self._count_linktype(self.run_linktype)
+            self.run_count = 0
+        self.tally.flush(self.frame_no, self.captured, self.first_ts, self.ts, None)
+        flushed = self.flushed_by_linktype
+        for linktype, count in self.by_linktype.items():
+            delta = count - flushed.get(linktype, 0)
             if delta:
-                tally.count_linktype(linktype, delta)
-                flushed_by_linktype[linktype] = count
+                self.tally.count_linktype(linktype, delta)
+                flushed[linktype] = count
 
-    try:
-        while True:
-            end = len(buf)
+    def close(self) -> None:
+        if not self.closed:
+            self._flush()
+            self.closed = True
+            self.end = 0  # (so that `advance` finds nothing more)
+            self.tally.done()
+
+    def _blocks(self) -> bool:
+        """Every block up to the next packet (True, the cursor on it) or the end (False)."""
+        stats = self.tally.stats
+        tally = self.tally
+        # Declared so that compiled, the header fields are machine integers, not objects
+        # (struct's unpack is typed as returning Any).
+        btype: int
+        blen: int
+        iface: int
+        high: int
+        low: int
+        caplen: int
+        wirelen: int
+        while not self.closed:
+            buf, pos, end = self.buf, self.pos, self.end
+            section = self.section
+            header = section.header
             damage = None
             try:
                 while pos + 12 <= end:
@@ -159,9 +242,9 @@ def _blocks(read: Callable[[int], bytes], buf: bytes, tally: FileTally) -> Itera
                         if order is None:
                             damage = "section header without byte-order magic"
                             break
-                        section = _Section(order)
-                        header, epb, interfaces = section.header, section.epb, section.interfaces
-                        tail = section.spb
+                        section = self.section = _Section(order)
+                        self.little = order == "<"
+                        header = section.header
                         btype, blen = header(buf, pos)
                     if blen < 12 or blen & 3 or blen > MAX_BLOCK:
                         damage = f"block length {blen}"
@@ -171,74 +254,71 @@ def _blocks(read: Callable[[int], bytes], buf: bytes, tally: FileTally) -> Itera
                         break
                     if btype in (EPB, PB):
                         if btype == EPB:
-                            iface, high, low, caplen, wirelen = epb(buf, pos + 8)
+                            iface, high, low, caplen, wirelen = section.epb(buf, pos + 8)
                         else:  # the obsolete Packet Block: the same, with a drops count
                             iface, _drops, high, low, caplen, wirelen = section.pb(buf, pos + 8)
                         if 28 + caplen > blen - 4:
                             damage = f"captured length {caplen} overruns its block"
                             break
+                        interfaces = section.interfaces
                         if iface < len(interfaces):
                             linktype, units, offset, _snaplen = interfaces[iface]
-                            ts = ((high << 32) | low) / units + offset
+                            self.ts = ((high << 32) | low) / units + offset
                         else:
                             linktype = UNDESCRIBED_INTERFACE
-                        data = buf[pos + 28 : pos + 28 + caplen]
-                    elif btype == SPB:
+                        self.wire_len = wirelen
+                        self._take(pos + 28, caplen, linktype, nxt)
+                        return True
+                    if btype == SPB:
                         if blen < MIN_LENGTH[SPB]:
                             damage = f"block of type 0x{btype:x} too short ({blen} bytes)"
                             break
                         (wirelen,) = section.spb(buf, pos + 8)
                         caplen = min(wirelen, blen - 16)
-                        if interfaces:
-                            linktype, _units, _offset, snaplen = interfaces[0]
+                        if section.interfaces:
+                            linktype, _units, _offset, snaplen = section.interfaces[0]
                             if snaplen:
                                 caplen = min(caplen, snaplen)
                         else:
                             linktype = UNDESCRIBED_INTERFACE
-                        data = buf[pos + 12 : pos + 12 + caplen]  # no timestamp: keeps the last
-                    else:
-                        # An EPB's length is checked against its captured length; other blocks
-                        # (rare, so the check costs nothing) by the copy at their end.
-                        if tail(buf, nxt - 4)[0] != blen:
-                            damage = f"block length {blen} not repeated at the block's end"
-                            break
-                        if blen < MIN_LENGTH.get(btype, 12):
-                            damage = f"block of type 0x{btype:x} too short ({blen} bytes)"
-                            break
-                        if btype == IDB:
-                            section.add_interface(buf, pos + 8, nxt - 4)
-                        elif btype == ISB:
-                            iface = section.isb(buf, pos + 8)[0]
-                            for code, value in section.options(buf, pos + 20, nxt - 4):
-                                if code == ISB_IFDROP and len(value) == 8:
-                                    drops = struct.unpack(section.order + "Q", value)[0]
-                                    stats.interface_drops[f"{tally.label}#{iface}"] = drops
-                        elif btype != SHB:
-                            skipped = stats.skipped_blocks
-                            skipped[btype] = skipped.get(btype, 0) + 1
-                        pos = nxt
-                        continue
-                    frames += 1
-                    if frames == 1:
-                        first_ts = ts
-                    captured += len(data)
-                    by_linktype[linktype] = by_linktype.get(linktype, 0) + 1
-                    pos = nxt
-                    yield (frames, ts, linktype, data, wirelen)
+                        self.wire_len = wirelen
+                        self._take(pos + 12, caplen, linktype, nxt)  # no timestamp: the last
+                        return True
+                    # An EPB's length is checked against its captured length; other blocks
+                    # (rare, so the check costs nothing) by the copy at their end.
+                    if section.spb(buf, nxt - 4)[0] != blen:
+                        damage = f"block length {blen} not repeated at the block's end"
+                        break
+                    if blen < MIN_LENGTH.get(btype, 12):
+                        damage = f"block of type 0x{btype:x} too short ({blen} bytes)"
+                        break
+                    if btype == IDB:
+                        section.add_interface(buf, pos + 8, nxt - 4)
+                    elif btype == ISB:
+                        iface = section.isb(buf, pos + 8)[0]
+                        for code, value in section.options(buf, pos + 20, nxt - 4):
+                            if code == ISB_IFDROP and len(value) == 8:
+                                drops = struct.unpack(section.order + "Q", value)[0]
+                                stats.interface_drops[f"{tally.label}#{iface}"] = drops
+                    elif btype != SHB:
+                        skipped = stats.skipped_blocks
+                        skipped[btype] = skipped.get(btype, 0) + 1
+                    pos = self.pos = nxt
             except struct.error:  # a packet block too short for its fields, at the buffer's end
                 damage = f"block of type 0x{btype:x} too short ({blen} bytes)"
-            flush()
+            self._flush()
             if damage is not None:
-                found = _resynchronise(read, buf, pos, base, section)
-                damaged_at = base + pos
+                found = _resynchronise(self.read, buf, pos, self.base, section)
+                damaged_at = self.base + pos
                 if found is None:
                     tally.warn_damage(
                         f"corrupt pcapng block at byte {damaged_at} ({damage}) and no sound "
-                        f"block after it; {frames} frames read"
+                        f"block after it; {self.frame_no} frames read"
                     )
-                    return
-                buf, base, pos = found
-                skipped_bytes = base + pos - damaged_at
+                    break
+                self.buf, self.base, self.pos = found
+                self.end = len(self.buf)
+                skipped_bytes = self.base + self.pos - damaged_at
                 tally.warn_damage(
                     f"corrupt pcapng block at byte {damaged_at} ({damage}); skipped "
                     f"{skipped_bytes:,} bytes to the next sound block",
@@ -250,18 +330,18 @@ def _blocks(read: Callable[[int], bytes], buf: bytes, tally: FileTally) -> Itera
                 blen = header(buf, pos)[1]
                 if blen <= MAX_BLOCK:
                     wanted = max(CHUNK, pos + blen - end)
-            chunk = read(wanted)
+            chunk = self.read(wanted)
             if not chunk:
                 if pos < end:
                     what = "inside a block header" if end - pos < 12 else "inside a block"
-                    tally.warn_truncated(base + end, what)
-                return
-            base += pos
-            buf = buf[pos:] + chunk
-            pos = 0
-    finally:
-        flush()
-        tally.done()
+                    tally.warn_truncated(self.base + end, what)
+                break
+            self.base += pos
+            self.buf = buf[pos:] + chunk
+            self.pos = 0
+            self.end = len(self.buf)
+        self.close()
+        return False
 
 
 def _resynchronise(

@@ -16,9 +16,9 @@ from capture import (
     open_records,
 )
 from tests.capture.recorder import Recorder
-from tests.craft import TcpSession, frame_tuples, pcap_bytes, write_capture
+from tests.craft import TcpSession, frame_tuples, pcap_bytes, pcapng_bytes, write_capture
 
-PCAPS = sorted((Path(__file__).parents[2] / "pcaps").glob("*.pcap"))
+PCAPS = sorted((Path(__file__).parents[2] / "pcaps").glob("*.pcap*"))
 
 
 def tracked_both_ways(paths: list[Path]) -> tuple[tuple, tuple]:
@@ -64,6 +64,37 @@ def test_records_in_place_track_like_frame_tuples(tmp_path, link, big_endian, na
     assert len(connections) == 1
     assert stats.frames == len(s.frames)
     assert stats.unaccounted_frames() == 0
+
+
+@pytest.mark.parametrize("link", ["ethernet", "sll2", "raw"])
+@pytest.mark.parametrize("big_endian", [False, True])
+@pytest.mark.parametrize("variant", ["enhanced", "simple", "nanosecond"])
+def test_pcapng_records_in_place_track_like_frame_tuples(tmp_path, link, big_endian, variant):
+    s = session(link)
+    data = pcapng_bytes(
+        s.frames,
+        big_endian=big_endian,
+        simple=variant == "simple",
+        tsresol={0: 9} if variant == "nanosecond" else None,
+    )
+    path = write_capture(tmp_path / "c.pcapng", data)
+    by_cursor, by_frames = tracked_both_ways([path])
+    assert by_cursor == by_frames
+    connections, stats = by_cursor
+    assert len(connections) == 1
+    assert stats.frames == len(s.frames)
+
+
+def test_pcapng_interfaces_of_two_link_types_in_two_byte_orders_track_alike(tmp_path):
+    ethernet, cooked = session("ethernet"), session("sll", client=("10.0.0.7", 50007))
+    data = pcapng_bytes(sorted(ethernet.frames + cooked.frames, key=lambda p: p.ts))
+    data += pcapng_bytes(session("raw", client=("10.0.0.8", 50008)).frames, big_endian=True)
+    path = write_capture(tmp_path / "c.pcapng", data)
+    by_cursor, by_frames = tracked_both_ways([path])
+    assert by_cursor == by_frames
+    connections, stats = by_cursor
+    assert len(connections) == 3
+    assert sum(stats.frames_by_linktype.values()) == stats.frames
 
 
 @pytest.mark.parametrize(

@@ -256,7 +256,7 @@ def test_a_record_larger_than_a_read_chunk_is_read_in_one_read_not_piecewise(kin
     tally = FileTally(stats, CaptureFile(path="jumbo"), "jumbo")
     head = read(1024)
     opened = open_pcap(read, head, tally) if kind == "pcap" else open_pcapng(read, head, tally)
-    frames = list(frames_of(opened) if kind == "pcap" else opened)
+    frames = list(frames_of(opened))
     assert [f[3] for f in frames] == [p.data for p in packets]
     assert len(reads) <= 5  # the jumbo record at once: no buffer regrown chunk by chunk
     assert max(reads) >= 3_000_000
