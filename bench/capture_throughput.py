@@ -9,8 +9,9 @@ own; the medians of `--runs` runs are printed:
 
 * bare:  a minimal struct loop over the pcap records that finds each TCP payload offset
          (the floor any Python reader can reach);
-* read:  `capture.open_frames`, every frame as a tuple;
-* track: `open_frames` + `TcpTracker` with a sink that ignores everything.
+* read:  `capture.open_records`, every record read in place (the analysis's reader);
+* track: `open_records` + `TcpTracker.run_cursor` with a sink that ignores everything;
+* frames: `capture.open_frames`, every frame as a tuple (what a library caller gets).
 
 No assertion on timings: this prints figures, the test suite never times anything.
 """
@@ -33,7 +34,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from capture_workload import write_workload  # noqa: E402
 
-from capture import CaptureStats, TcpTracker, open_frames  # noqa: E402
+from capture import CaptureStats, TcpTracker, open_frames, open_records  # noqa: E402
 
 
 class NoopSink:
@@ -82,10 +83,15 @@ def run_phase(phase: str, path: str) -> dict:
     if phase == "bare":
         frames = bare_loop(path)
     elif phase == "read":
+        records = open_records([path], stats)
+        frames = 0
+        while records.advance():
+            frames += 1
+    elif phase == "frames":
         frames = sum(1 for _ in open_frames([path], stats))
     else:
         tracker = TcpTracker(lambda connection: NOOP, stats)
-        tracker.run(open_frames([path], stats))
+        tracker.run_cursor(open_records([path], stats))
         tracker.finish()
         frames = stats.frames
         assert stats.unaccounted_frames() == 0
@@ -116,7 +122,7 @@ def main() -> None:
             print(f"wrote {path}: {frames} frames, {size / 1e6:.0f} MB")
         size_mb = Path(path).stat().st_size / 1e6
         results = {}
-        for phase in ("bare", "read", "track"):
+        for phase in ("bare", "read", "frames", "track"):
             runs = []
             for _ in range(args.runs):
                 out = subprocess.run(
