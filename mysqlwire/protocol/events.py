@@ -168,11 +168,35 @@ class Err(PacketEvent):
     phase: str  # "greeting", "authentication", "command", "idle"
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, init=False)
 class Eof(PacketEvent):
     warnings: int
     status: int
     reply_to: str
+
+    # Written out for the reason given at Command.__init__: one ends every prepare's reply.
+    def __init__(
+        self,
+        *,
+        side: int,
+        frame: int,
+        ts: float,
+        seq: int,
+        size: int,
+        wire_packets: int = 1,
+        warnings: int,
+        status: int,
+        reply_to: str,
+    ) -> None:
+        self.side = side
+        self.frame = frame
+        self.ts = ts
+        self.seq = seq
+        self.size = size
+        self.wire_packets = wire_packets
+        self.warnings = warnings
+        self.status = status
+        self.reply_to = reply_to
 
 
 @dataclass(slots=True, kw_only=True)

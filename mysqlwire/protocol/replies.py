@@ -74,18 +74,26 @@ def parse_ok(payload: bytes, capabilities: int) -> OkFields:
 def plain_ok_status(payload: bytes, capabilities: int) -> int:
     """The status flags of a plain OK packet, or -1 for any other: read that one with
     `parse_ok`. Plain: protocol 4.1, one-byte affected rows and insert id, and after the
-    status and warnings nothing, or (without CLIENT_SESSION_TRACK) only the info text. Such
-    a packet is one `parse_ok` reads without fail and finds no session-state change in; the
-    fast lane reads most replies' statuses so, without building their fields."""
+    status and warnings nothing but the info text (with CLIENT_SESSION_TRACK: a whole one,
+    with a one-byte length, and no session-state change announced). Such a packet is one
+    `parse_ok` reads without fail and finds no session-state change in; the fast lane reads
+    most replies' statuses so, without building their fields."""
+    size = len(payload)
     if (
-        len(payload) < 7
+        size < 7
         or not capabilities & CLIENT_PROTOCOL_41
         or payload[1] >= 0xFB
         or payload[2] >= 0xFB
-        or (len(payload) > 7 and capabilities & CLIENT_SESSION_TRACK)
     ):
         return -1
-    return payload[3] | payload[4] << 8
+    status = payload[3] | payload[4] << 8
+    if (
+        size > 7
+        and capabilities & CLIENT_SESSION_TRACK
+        and (status & SERVER_SESSION_STATE_CHANGED or payload[7] >= 0xFB or 8 + payload[7] > size)
+    ):
+        return -1
+    return status
 
 
 def _info_text(payload: bytes, pos: int) -> str:

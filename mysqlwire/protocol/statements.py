@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 DEFAULT_STATEMENT_CAP = 4096
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class PreparedStatement:
     statement_id: int
     query: str | None
@@ -22,6 +22,25 @@ class PreparedStatement:
     columns: int
     param_types: list[tuple[int, bool]] = field(default_factory=list)
     column_types: list[int] = field(default_factory=list)
+
+    # Written out: one is made for every prepare, and the compiled build runs the __init__
+    # that `dataclasses` generates as Python (tests/protocol/test_events.py holds it to the
+    # fields).
+    def __init__(
+        self,
+        statement_id: int,
+        query: str | None,
+        params: int,
+        columns: int,
+        param_types: list[tuple[int, bool]] | None = None,
+        column_types: list[int] | None = None,
+    ) -> None:
+        self.statement_id = statement_id
+        self.query = query
+        self.params = params
+        self.columns = columns
+        self.param_types = [] if param_types is None else param_types
+        self.column_types = [] if column_types is None else column_types
 
 
 class StatementTable:

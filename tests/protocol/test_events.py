@@ -10,6 +10,7 @@ import pytest
 
 from mysqlwire import native
 from mysqlwire.protocol import events
+from mysqlwire.protocol.statements import PreparedStatement
 
 WRITTEN_OUT = [
     cls
@@ -77,3 +78,27 @@ def test_a_written_init_sets_every_field_and_fills_the_defaults(cls):
             assert getattr(bare, each.name) == each.default
         elif each.default_factory is not dataclasses.MISSING:
             assert getattr(bare, each.name) == each.default_factory()
+
+
+@pytest.mark.skipif(
+    native.COMPILED, reason="a compiled __init__ shows no signature; the pure run reads it"
+)
+def test_the_written_prepared_statement_init_takes_its_fields_in_order():
+    parameters = list(inspect.signature(PreparedStatement.__init__).parameters.values())[1:]
+    fields = dataclasses.fields(PreparedStatement)
+    assert [p.name for p in parameters] == [f.name for f in fields]
+    for parameter, each in zip(parameters, fields, strict=True):
+        expected = inspect.Parameter.empty
+        if each.default_factory is not dataclasses.MISSING:
+            expected = None  # a new one of its own
+        assert parameter.default == expected, each.name
+
+
+def test_a_prepared_statement_gets_type_lists_of_its_own():
+    first, second = PreparedStatement(1, None, 2, 3), PreparedStatement(7, "select ?", 1, 0)
+    assert (first.statement_id, first.query, first.params, first.columns) == (1, None, 2, 3)
+    assert first.param_types == [] and first.column_types == []
+    first.param_types.append((3, False))
+    assert second.param_types == [] and second.query == "select ?"
+    given = PreparedStatement(2, "q", 1, 1, [(253, False)], [8])
+    assert (given.param_types, given.column_types) == ([(253, False)], [8])

@@ -552,10 +552,17 @@ def test_binary_rows_without_metadata_are_read_with_the_prepare_column_types():
 
 @pytest.mark.parametrize("session_track", [True, False])
 @pytest.mark.parametrize("eof_header", [False, True])
-def test_a_plain_ok_gives_its_status_without_its_fields(session_track, eof_header):
-    capabilities = CLIENT_BASE | (CLIENT_SESSION_TRACK if session_track else 0)
-    payload = ok(3, 7, status=SERVER_STATUS_IN_TRANS, warnings=2, eof_header=eof_header)
+@pytest.mark.parametrize("info", ["", "Rows matched: 1  Changed: 1  Warnings: 0"])
+def test_a_plain_ok_gives_its_status_without_its_fields(session_track, eof_header, info):
+    capabilities = (CLIENT_BASE | CLIENT_SESSION_TRACK) ^ (
+        0 if session_track else CLIENT_SESSION_TRACK
+    )
+    payload = ok(
+        3, 7, status=SERVER_STATUS_IN_TRANS, warnings=2, info=info,
+        session_track=session_track, eof_header=eof_header,
+    )  # fmt: skip
     assert plain_ok_status(payload, capabilities) == SERVER_STATUS_IN_TRANS
+    assert parse_ok(payload, capabilities).status == SERVER_STATUS_IN_TRANS
 
 
 @pytest.mark.parametrize(
@@ -563,11 +570,12 @@ def test_a_plain_ok_gives_its_status_without_its_fields(session_track, eof_heade
     [
         ok(300, 0),  # affected rows in more than one byte
         ok(0, 1 << 20),  # so the insert id
-        ok(info="Rows matched: 1"),  # info text, read by parse_ok when session tracking is on
+        ok(info="x" * 300),  # an info text with a longer length
+        ok(info="Rows matched: 1")[:12],  # an info text cut short
         ok(session_state=[b"\x01\x05\x04test"]),  # a schema change
         ok()[:6],  # cut short
     ],
-    ids=["affected", "insert-id", "info", "session-state", "cut"],
+    ids=["affected", "insert-id", "long-info", "cut-info", "session-state", "cut"],
 )
 def test_other_oks_are_left_to_parse_ok(payload):
     assert plain_ok_status(payload, CLIENT_BASE | CLIENT_SESSION_TRACK) == -1
