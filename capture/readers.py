@@ -1,13 +1,18 @@
 """Opening captures: files or standard input, compressed or not, one or many, in time order.
 
-`open_frames(paths, stats)` is the single entry point. It yields every frame of every file as
-a plain tuple `(frame_no, ts, linktype, data, wire_len)`:
+`open_frames(paths, stats)` is the entry point for callers that want frames. It yields every
+frame of every file as a plain tuple `(frame_no, ts, linktype, data, wire_len)`:
 
 * `frame_no` is global and 1-based in the merged order; `stats.files` lists the inputs with
   each one's first global frame number, and `stats.file_of(frame_no)` names a frame's file;
 * `ts` is seconds since the epoch (float), `linktype` the DLT of the frame's interface,
   `data` the captured bytes and `wire_len` the frame's original length (larger than
   `len(data)` when the snapshot length cut it).
+
+`open_records(paths, stats)` gives the same frames as a cursor that leaves each record where
+the reader read it (`capture.cursor`): the analysis's hot path, which makes no object per
+frame. Both number and count the frames the same way; `open_frames` is the cursor's records
+turned into tuples (or, for several files, the merge, which the cursor then walks).
 
 The format is detected from the first bytes, never from the name and never by seeking, so
 `-` (standard input, a pipe) works like a file: gzip (`1f 8b`) and zstd (`28 b5 2f fd`) are
