@@ -17,7 +17,9 @@ never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+
+from capture._tally import FileTally
 
 Frame = tuple[int, float, int, bytes, int]
 
@@ -47,6 +49,59 @@ class RecordCursor:
 
     def record(self) -> bytes:
         return self.buf[self.start : self.start + self.caplen]
+
+
+class FileRecords(RecordCursor):
+    """What the pcap and pcapng cursors share: the read buffer (`buf[pos:end]` not read yet,
+    `base` the file offset of `buf[0]`), reading on, and closing. A subclass says what a unit
+    of its file is called ("record", "block") and how long the unit's header is, for the
+    warning when the file ends inside one, and hands its counts to the tally in `_flush`."""
+
+    def __init__(
+        self,
+        read: Callable[[int], bytes],
+        head: bytes,
+        tally: FileTally,
+        unit_name: str,
+        header_len: int,
+    ) -> None:
+        super().__init__()
+        self.unit_name = unit_name
+        self.header_len = header_len
+        self.read = read
+        self.buf = head
+        self.pos = 0  # where the next unit begins
+        self.end = len(head)
+        self.base = 0  # stream offset of buf[0]
+        self.tally = tally
+        self.closed = False
+
+    def _read_more(self, wanted: int) -> bool:
+        """Append the next `wanted` bytes (or what the input gives) to what is left of the
+        buffer; False at the end of the input, warning if it ends inside a unit."""
+        chunk = self.read(wanted)
+        pos, end = self.pos, self.end
+        if not chunk:
+            if pos < end:
+                header = " header" if end - pos < self.header_len else ""
+                self.tally.warn_truncated(self.base + end, f"inside a {self.unit_name}{header}")
+            return False
+        self.base += pos
+        self.buf = self.buf[pos:] + chunk
+        self.pos = 0
+        self.end = len(self.buf)
+        return True
+
+    def _flush(self) -> None:
+        """Hand the counts so far to the tally."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        if not self.closed:
+            self._flush()
+            self.closed = True
+            self.end = 0  # (so that `advance` finds nothing more)
+            self.tally.done()
 
 
 class FrameCursor(RecordCursor):

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Final
 
 from capture._tally import FileTally
-from capture.cursor import RecordCursor
+from capture.cursor import FileRecords
 from capture.errors import CaptureError
 
 # Bytes read at a time. Below glibc's threshold for serving an allocation with its own memory
@@ -77,7 +77,7 @@ def _u32be(buf: bytes, at: int) -> int:
     return buf[at] << 24 | buf[at + 1] << 16 | buf[at + 2] << 8 | buf[at + 3]
 
 
-class PcapRecords(RecordCursor):
+class PcapRecords(FileRecords):
     """The records of one pcap file, read in place in 1 MiB buffers.
 
     `advance` reads the next record header byte by byte (compiled, no object is made) and
@@ -95,22 +95,16 @@ class PcapRecords(RecordCursor):
         tally: FileTally,
         max_caplen: int,
     ) -> None:
-        super().__init__()
-        self.read = read
-        self.buf = head
+        super().__init__(read, head, tally, "record", RECORD_HEADER_LEN)
         self.pos = FILE_HEADER_LEN  # the next record header
-        self.end = len(head)
         self.order = order
         self.little = order == "<"
         self.unit = unit
         self.linktype = linktype
-        self.tally = tally
         self.max_caplen = max_caplen
         self.unpack = struct.Struct(order + "IIII").unpack_from  # the slow path's
-        self.base = 0  # stream offset of buf[0]
         self.skipped = 0  # bytes stepped over after damage (not part of any frame)
         self.first_ts = 0.0
-        self.closed = False
         # seconds of the first record of the latest buffer: a resync anchor
         self.chunk_sec = self._seconds_at(self.pos)
 
@@ -169,16 +163,8 @@ class PcapRecords(RecordCursor):
             wanted = CHUNK
             if pos + RECORD_HEADER_LEN <= end:  # the rest of a record longer than a chunk
                 wanted = max(CHUNK, pos + RECORD_HEADER_LEN + self.unpack(buf, pos)[2] - end)
-            chunk = self.read(wanted)
-            if not chunk:
-                if pos < end:
-                    what = "inside a record header" if end - pos < 16 else "inside a record"
-                    self.tally.warn_truncated(self.base + end, what)
+            if not self._read_more(wanted):
                 break
-            self.base += pos
-            self.buf = buf[pos:] + chunk
-            self.pos = 0
-            self.end = len(self.buf)
             self.chunk_sec = self._seconds_at(0)
         self.close()
         return False
@@ -221,13 +207,6 @@ class PcapRecords(RecordCursor):
             self.base + self.pos - FILE_HEADER_LEN - RECORD_HEADER_LEN * frames - self.skipped
         )
         self.tally.flush(frames, captured, self.first_ts, self.ts, self.linktype)
-
-    def close(self) -> None:
-        if not self.closed:
-            self._flush()
-            self.closed = True
-            self.end = 0  # (so that `advance` finds nothing more)
-            self.tally.done()
 
 
 def _resynchronise(

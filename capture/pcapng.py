@@ -28,7 +28,7 @@ import struct
 from collections.abc import Callable, Iterator
 
 from capture._tally import FileTally
-from capture.cursor import RecordCursor
+from capture.cursor import FileRecords
 from capture.errors import CaptureError
 
 CHUNK = 64 << 10  # bytes read at a time: see capture/pcap.py
@@ -121,7 +121,7 @@ def _u32(buf: bytes, at: int, little: bool) -> int:
     return buf[at] << 24 | buf[at + 1] << 16 | buf[at + 2] << 8 | buf[at + 3]
 
 
-class PcapngRecords(RecordCursor):
+class PcapngRecords(FileRecords):
     """The packets of one pcapng file, read in place in the reader's buffer.
 
     `advance` takes the usual block, an EPB whole in the buffer on an interface the section
@@ -132,13 +132,7 @@ class PcapngRecords(RecordCursor):
     a file's packets rarely changing."""
 
     def __init__(self, read: Callable[[int], bytes], buf: bytes, tally: FileTally) -> None:
-        super().__init__()
-        self.read = read
-        self.buf = buf
-        self.pos = 0
-        self.end = len(buf)
-        self.base = 0  # stream offset of buf[0]
-        self.tally = tally
+        super().__init__(read, buf, tally, "block", 12)
         self.section = _Section(BYTE_ORDER_MAGIC[buf[8:12]])
         self.little = self.section.order == "<"
         self.captured = 0
@@ -147,7 +141,6 @@ class PcapngRecords(RecordCursor):
         self.flushed_by_linktype: dict[int, int] = {}
         self.run_linktype = UNDESCRIBED_INTERFACE  # the link type of the latest frames,
         self.run_count = 0  # and how many of them are not yet in by_linktype
-        self.closed = False
 
     def advance(self) -> bool:
         buf = self.buf
@@ -208,13 +201,6 @@ class PcapngRecords(RecordCursor):
             if delta:
                 self.tally.count_linktype(linktype, delta)
                 flushed[linktype] = count
-
-    def close(self) -> None:
-        if not self.closed:
-            self._flush()
-            self.closed = True
-            self.end = 0  # (so that `advance` finds nothing more)
-            self.tally.done()
 
     def _blocks(self) -> bool:
         """Every block up to the next packet (True, the cursor on it) or the end (False)."""
@@ -330,16 +316,8 @@ class PcapngRecords(RecordCursor):
                 blen = header(buf, pos)[1]
                 if blen <= MAX_BLOCK:
                     wanted = max(CHUNK, pos + blen - end)
-            chunk = self.read(wanted)
-            if not chunk:
-                if pos < end:
-                    what = "inside a block header" if end - pos < 12 else "inside a block"
-                    tally.warn_truncated(self.base + end, what)
+            if not self._read_more(wanted):
                 break
-            self.base += pos
-            self.buf = buf[pos:] + chunk
-            self.pos = 0
-            self.end = len(self.buf)
         self.close()
         return False
 

@@ -308,6 +308,8 @@ def test_truncated_pcap_keeps_frames_read_and_warns(tmp_path, cut):
     assert len(frames) == len(s.frames) - 1
     assert len(stats.warnings) == 1
     assert stats.warnings[0].startswith(f"{path}: truncated at byte ")
+    where = "inside a record header" if cut < 16 else "inside a record"
+    assert f" {where};" in stats.warnings[0]
     assert stats.warnings[0].endswith(f"; {len(s.frames) - 1} frames read")
 
 
@@ -318,6 +320,7 @@ def test_truncated_pcapng_keeps_frames_read_and_warns(tmp_path):
     frames, stats = read_all([path])
     assert len(frames) == len(s.frames) - 1
     assert "truncated at byte" in stats.warnings[0]
+    assert "inside a block" in stats.warnings[0]
 
 
 def test_truncated_gzip_keeps_frames_read_and_warns(tmp_path):
