@@ -8,11 +8,11 @@ record where the reader read it: after `advance()` returns True, the frame's byt
 headers straight out of `buf` and copies only the TCP payload (`TcpTracker.run_cursor`).
 Compiled, none of this makes a Python object per frame.
 
-The classic pcap reader is a cursor natively (`capture.pcap.PcapRecords`); everything else (pcapng,
-merged files, standard input, a live capture, a test's list) is an iterator of frames, which
-`FrameCursor` presents the same way. `frames_of` turns a cursor back into frame tuples, for
-the callers that want them; the pcap reader's frame iterator is exactly that, so the two
-never disagree.
+The pcap and pcapng readers are cursors natively (`capture.pcap.PcapRecords`,
+`capture.pcapng.PcapngRecords`, sharing `FileRecords`); anything else (merged files, a live
+capture, a test's list) is an iterator of frames, which `FrameCursor` presents the same way.
+`frames_of` turns a cursor back into frame tuples, for the callers that want them; the
+readers' frame iterators are exactly that, so the two never disagree.
 """
 
 from __future__ import annotations

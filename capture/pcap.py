@@ -4,11 +4,11 @@ Layout (https://www.tcpdump.org/manpages/pcap-savefile.5.html): a 24-byte file h
 magic also gives byte order and timestamp unit, then records of a 16-byte header
 (seconds, fraction, captured length, original length) followed by the captured bytes.
 
-The record loop is the hottest code of the reader: the file is read in 1 MiB chunks and
-each record is sliced out of the chunk with a precompiled `struct.Struct.unpack_from`, so a
-frame costs one unpack and one slice. dpkt's `pcap.Reader` does the same job with a read()
-call and a header object per record: about four times slower on the benchmark capture
-(bench/capture_throughput.py).
+The record loop is the hottest code of the reader: the file is read 64 KiB at a time and
+`PcapRecords.advance` reads each record header byte by byte where it lies, leaving the
+record in the buffer for the tracker (`capture.cursor`), so a frame costs no object at all
+compiled. dpkt's `pcap.Reader` does the same job with a read() call and a header object per
+record: several times slower on the benchmark capture (bench/capture_throughput.py).
 
 Damage: a record header whose captured length is larger than any record of the file can be
 (the snapshot length, or Wireshark's 262,144 bytes when that is larger) is corrupt. The reader

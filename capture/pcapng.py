@@ -9,8 +9,9 @@ Interface Statistics Blocks (ISB) report the capture's own drops (`isb_ifdrop`).
 other block (name resolution, decryption secrets, custom...) is skipped and counted in
 `CaptureStats.skipped_blocks`.
 
-Like the classic reader, it reads 1 MiB chunks and slices blocks out with precompiled
-structs; the per-block dispatch is ordered so an EPB, the usual block, is decided first.
+Like the classic reader, it reads 64 KiB at a time and leaves each packet in the buffer
+(`capture.cursor`): an EPB, the usual block, is read byte by byte in `advance`; every other
+block goes through the general loop (`_blocks`), which reads fields with precompiled structs.
 
 Damage: a block is corrupt when its length is impossible (below 12, not a multiple of 4, above
 `MAX_BLOCK`), when a packet's captured length overruns its block, when a block is too short
