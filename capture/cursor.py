@@ -24,6 +24,14 @@ from capture._tally import FileTally
 Frame = tuple[int, float, int, bytes, int]
 
 
+def u32(buf: bytes, at: int, little: bool) -> int:
+    """The 32-bit unsigned field at `buf[at]`, in the file's byte order: read byte by byte,
+    which compiled makes no object (a struct would make a tuple and an int)."""
+    if little:
+        return buf[at] | buf[at + 1] << 8 | buf[at + 2] << 16 | buf[at + 3] << 24
+    return buf[at] << 24 | buf[at + 1] << 16 | buf[at + 2] << 8 | buf[at + 3]
+
+
 class RecordCursor:
     """The record the cursor is on, valid until the next `advance()`.
 

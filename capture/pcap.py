@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Final
 
 from capture._tally import FileTally
-from capture.cursor import FileRecords
+from capture.cursor import FileRecords, u32
 from capture.errors import CaptureError
 
 # Bytes read at a time. Below glibc's threshold for serving an allocation with its own memory
@@ -69,14 +69,6 @@ def open_pcap(read: Callable[[int], bytes], head: bytes, tally: FileTally) -> Pc
     return PcapRecords(read, head, order, unit, linktype, tally, max_caplen)
 
 
-def _u32le(buf: bytes, at: int) -> int:
-    return buf[at] | buf[at + 1] << 8 | buf[at + 2] << 16 | buf[at + 3] << 24
-
-
-def _u32be(buf: bytes, at: int) -> int:
-    return buf[at] << 24 | buf[at + 1] << 16 | buf[at + 2] << 8 | buf[at + 3]
-
-
 class PcapRecords(FileRecords):
     """The records of one pcap file, read in place in 1 MiB buffers.
 
@@ -112,17 +104,13 @@ class PcapRecords(FileRecords):
         buf = self.buf
         pos = self.pos
         if pos + RECORD_HEADER_LEN <= self.end:
-            caplen = _u32le(buf, pos + 8) if self.little else _u32be(buf, pos + 8)
+            little = self.little
+            caplen = u32(buf, pos + 8, little)
             nxt = pos + RECORD_HEADER_LEN + caplen
             if caplen <= self.max_caplen and nxt <= self.end:
-                if self.little:
-                    sec = _u32le(buf, pos)
-                    frac = _u32le(buf, pos + 4)
-                    self.wire_len = _u32le(buf, pos + 12)
-                else:
-                    sec = _u32be(buf, pos)
-                    frac = _u32be(buf, pos + 4)
-                    self.wire_len = _u32be(buf, pos + 12)
+                sec = u32(buf, pos, little)
+                frac = u32(buf, pos + 4, little)
+                self.wire_len = u32(buf, pos + 12, little)
                 self._take(pos, caplen, sec, frac)
                 return True
         return self._refill()

@@ -29,7 +29,7 @@ import struct
 from collections.abc import Callable, Iterator
 
 from capture._tally import FileTally
-from capture.cursor import FileRecords
+from capture.cursor import FileRecords, u32
 from capture.errors import CaptureError
 
 CHUNK = 64 << 10  # bytes read at a time: see capture/pcap.py
@@ -116,12 +116,6 @@ class _Section:
         self.interfaces.append((linktype, units, offset, snaplen))
 
 
-def _u32(buf: bytes, at: int, little: bool) -> int:
-    if little:
-        return buf[at] | buf[at + 1] << 8 | buf[at + 2] << 16 | buf[at + 3] << 24
-    return buf[at] << 24 | buf[at + 1] << 16 | buf[at + 2] << 8 | buf[at + 3]
-
-
 class PcapngRecords(FileRecords):
     """The packets of one pcapng file, read in place in the reader's buffer.
 
@@ -148,11 +142,11 @@ class PcapngRecords(FileRecords):
         pos = self.pos
         if pos + 28 <= self.end:
             little = self.little
-            if _u32(buf, pos, little) == EPB:
-                blen = _u32(buf, pos + 4, little)
+            if u32(buf, pos, little) == EPB:
+                blen = u32(buf, pos + 4, little)
                 nxt = pos + blen
-                caplen = _u32(buf, pos + 20, little)
-                iface = _u32(buf, pos + 8, little)
+                caplen = u32(buf, pos + 20, little)
+                iface = u32(buf, pos + 8, little)
                 interfaces = self.section.interfaces
                 if (
                     32 <= blen <= MAX_BLOCK
@@ -162,10 +156,10 @@ class PcapngRecords(FileRecords):
                     and iface < len(interfaces)
                 ):
                     linktype, units, offset, _snaplen = interfaces[iface]
-                    high = _u32(buf, pos + 12, little)
-                    low = _u32(buf, pos + 16, little)
+                    high = u32(buf, pos + 12, little)
+                    low = u32(buf, pos + 16, little)
                     self.ts = ((high << 32) | low) / units + offset
-                    self.wire_len = _u32(buf, pos + 24, little)
+                    self.wire_len = u32(buf, pos + 24, little)
                     self._take(pos + 28, caplen, linktype, nxt)
                     return True
         return self._blocks()
