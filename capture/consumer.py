@@ -13,6 +13,9 @@ either way (`TcpTracker(compact_handshakes=False)` calls the factory at the SYN)
 * `on_close(facts)` exactly once, when the connection is finished (closed and lingered, reused
   by a new SYN, evicted, or still open at the end of the capture). After it the tracker
   forgets the connection.
+* `on_idle()`, optional: the open connection has carried no packet for `IDLE_AFTER` seconds of
+  capture time (once per silence). A sink may pack what it holds until its next call; a pool's
+  idle connections are most of what a database host's capture holds open.
 
 A factory may return None to ignore a connection; its packets are then only counted.
 Any object with these three methods is a sink; one that inherits `CompiledSink` (the
@@ -42,7 +45,8 @@ class CompiledSink:
     """A base for the analysis's own sinks, compiled with the capture layer: the reassembly
     calls their `on_data` directly, a native call in the compiled build (no method lookup by
     name, no boxed frame number and timestamp), where any other `ConnectionSink` is called
-    through Python, the protocol being structural. A subclass overrides all three methods."""
+    through Python, the protocol being structural. A subclass overrides the three required
+    methods; `on_idle` does nothing unless overridden."""
 
     __slots__ = ()
 
@@ -54,6 +58,9 @@ class CompiledSink:
 
     def on_close(self, facts: TcpFacts) -> None:
         raise NotImplementedError
+
+    def on_idle(self) -> None:
+        """Nothing to pack, by default."""
 
 
 class TrackedConnection(Protocol):

@@ -24,11 +24,16 @@ open-connection cap evicts the least recently active connection, bounding a days
 run; it is found with a lazily updated heap, so the per-frame path does no bookkeeping for
 it beyond the `last_frame` it records anyway.
 
-Idle connections: each direction keeps its last delivered segments (up to 16 KB) to tell a
-retransmission with different bytes. A pooled connection idle for hours would hold them for
-nothing, so every `IDLE_SWEEP_INTERVAL` seconds of capture time the connections silent for
-longer than `RETRANSMISSION_HORIZON` drop them; a retransmission after such a silence is
-still counted, as unverified.
+Idle connections: a pool keeps connections open and silent for minutes, and a database host
+has thousands of them, so what a silent connection holds is kept small. Every
+`IDLE_SWEEP_INTERVAL` seconds of capture time the tracker looks at the open connections; one
+that has just passed `IDLE_AFTER` seconds without a packet in either direction drops its
+retransmission compare windows (each direction's last delivered segments, up to 16 KB, kept
+to tell a retransmission with different bytes) and its sink is told (`on_idle`, see
+consumer.py), once per silence, so that it can pack its state until the next packet.
+A retransmission after such a silence is still counted, as unverified: it is a late one of
+its series (the retransmission timeout doubles from 0.2–1 s, so the gap before the next copy
+reaches 30 s only after six or more unanswered copies), whose first copies were compared.
 
 Half-open connections: a SYN nobody has answered yet, or answered only by a SYN-ACK, is
 kept as a `_Handshake` (a few header fields per packet, packed in a bytes object: about 200
@@ -102,11 +107,12 @@ DEFAULT_SERVER_PORTS = frozenset({3306})
 DEFAULT_LINGER: Final = 5.0  # seconds of capture time a closed connection is kept
 DEFAULT_MAX_CONNECTIONS: Final = 200_000
 EVICTED_REMEMBERED: Final = 65_536  # keys (two a connection) of evicted connections remembered
-# No TCP stack waits longer than this between retransmissions (Linux's TCP_RTO_MAX): the
-# delivered segments kept to compare retransmissions against are dropped after this much
-# silence on a connection, checked every IDLE_SWEEP_INTERVAL seconds of capture time.
-RETRANSMISSION_HORIZON: Final = 120.0
-IDLE_SWEEP_INTERVAL: Final = 30.0
+# Seconds of silence after which a connection is idle (see the module docstring): long past
+# an application's think time between statements and the first retransmissions of a lost
+# segment, short against the minutes a pool keeps a connection idle. Checked every
+# IDLE_SWEEP_INTERVAL seconds of capture time.
+IDLE_AFTER: Final = 30.0
+IDLE_SWEEP_INTERVAL: Final = 10.0
 
 TCP_HEADER = struct.Struct("!HHIIBBH")  # ports, seq, ack, data offset, flags, window
 TCP_FIELDS_LEN: Final = 16  # TCP_HEADER.size: the bytes of a TCP header the tracker reads
@@ -309,6 +315,8 @@ class TcpTracker:
         self._current_frame = 0  # the frame being fed: when a connection is handed over
         self._last_ts = 0.0
         self._next_idle_sweep = -math.inf
+        # connections last active before this were found idle by an earlier sweep
+        self._idle_before = -math.inf
         self._warned_linktypes: set[int] = set()
         self.shard = shard if shard is not None and shard[1] > 1 else None
 
@@ -361,7 +369,7 @@ class TcpTracker:
         if ts >= self._linger_due:
             self._release_lingering(ts)
         if ts >= self._next_idle_sweep:
-            self._forget_idle_windows(ts)
+            self._sweep_idle(ts)
         # The usual frame, a fixed-size link header + IPv4 without options + TCP, read byte
         # by byte from where it lies (compiled, no object is made for a header field).
         limit = start + caplen  # the end of the captured bytes
@@ -855,15 +863,26 @@ class TcpTracker:
             self._release_lingered(item, deadline)
         self._linger_due = lingering[0][0] if lingering else math.inf
 
-    def _forget_idle_windows(self, now: float) -> None:
-        """Drop the retransmission compare windows of connections silent past the horizon."""
+    def _sweep_idle(self, now: float) -> None:
+        """Put the connections that became idle since the last sweep to rest: drop their
+        compare windows and tell their sinks."""
         self._next_idle_sweep = now + IDLE_SWEEP_INTERVAL
-        quiet_since = now - RETRANSMISSION_HORIZON
+        idle_before = now - IDLE_AFTER
+        done_before = self._idle_before  # (those last active earlier were put to rest already)
+        self._idle_before = idle_before
         for conn in self._connections.values():
+            if conn.closed:
+                continue  # lingering: its windows are gone and its sink hears on_close soon
             c2s, s2c = conn.sides
-            if (c2s.recent or s2c.recent) and max(c2s.last_ts, s2c.last_ts) < quiet_since:
-                c2s.forget_recent()
-                s2c.forget_recent()
+            last = max(c2s.last_ts, s2c.last_ts)
+            if last >= idle_before or last < done_before:
+                continue
+            c2s.forget_recent()
+            s2c.forget_recent()
+            if conn.sink is not None:
+                on_idle = getattr(conn.sink, "on_idle", None)  # (optional: see consumer.py)
+                if on_idle is not None:
+                    on_idle()
 
     def _remember_evicted(self, conn: Connection) -> None:
         evicted = self._evicted

@@ -24,6 +24,7 @@ from capture import (
     open_records,
 )
 from capture.consumer import CompiledSink, TrackedConnection
+from mysqlwire import packed_state
 from mysqlwire.collector import analysis_pace
 from mysqlwire.protocol import MySQLDecoder
 from mysqlwire.protocol.constants import MAX_PAYLOAD
@@ -59,7 +60,9 @@ class AnalysisOptions:
 class ConnectionAnalysis(CompiledSink):
     """The capture layer's sink for one connection."""
 
-    __slots__ = ("connection", "decoder", "on_event", "on_report", "recorder", "started")
+    __slots__ = (
+        "connection", "decoder", "on_event", "on_report", "packed", "recorder", "started",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -70,14 +73,15 @@ class ConnectionAnalysis(CompiledSink):
     ) -> None:
         self.connection = connection
         facts = connection.facts
-        self.decoder = MySQLDecoder(
+        self.decoder: MySQLDecoder | None = MySQLDecoder(
             detail=options.detail,
             start_seen=facts.role_source == "syn",  # the SYN opened it: greeting first
             retain_limit=options.retain_limit,
             lean=options.lean,
             large_packet_threshold=min(options.max_allowed_packet + 1, MAX_PAYLOAD),
         )
-        self.recorder = ConnectionRecorder(options.max_allowed_packet)
+        self.recorder: ConnectionRecorder | None = ConnectionRecorder(options.max_allowed_packet)
+        self.packed: bytes | None = None  # the two above, while the connection is idle
         self.on_report = on_report
         self.on_event = on_event
         self.started = False
@@ -86,19 +90,38 @@ class ConnectionAnalysis(CompiledSink):
         if not self.started:
             self.started = True
             direction = self._settle_roles(direction, data)
-        self.decoder.receive_data(direction, data, frame, ts)
-        self._drain()
+        decoder = self.decoder
+        if decoder is None:
+            decoder = self._unpack()
+        decoder.receive_data(direction, data, frame, ts)
+        self._drain(decoder)
 
     def on_gap(self, gap: StreamGap) -> None:
-        self.decoder.receive_gap(
+        decoder = self.decoder if self.decoder is not None else self._unpack()
+        decoder.receive_gap(
             gap.direction, gap.size, gap.frame, gap.ts, gap.stream_offset, gap.size_known
         )
-        self._drain()
+        self._drain(decoder)
 
     def on_close(self, facts: TcpFacts) -> None:
-        self.decoder.receive_eof(facts.last_frame, facts.last_ts)
-        self._drain()
+        decoder = self.decoder if self.decoder is not None else self._unpack()
+        decoder.receive_eof(facts.last_frame, facts.last_ts)
+        self._drain(decoder)
+        assert self.recorder is not None
         self.on_report(self.recorder.finish(facts))
+
+    def on_idle(self) -> None:
+        """Silent for a while (see capture/tracker.py): keep the decoder and recorder packed,
+        a few hundred bytes instead of several kilobytes, until the connection speaks."""
+        if self.decoder is not None and self.recorder is not None:
+            self.packed = packed_state.pack(self.decoder, self.recorder)
+            self.decoder = self.recorder = None
+
+    def _unpack(self) -> MySQLDecoder:
+        assert self.packed is not None
+        decoder, self.recorder = packed_state.unpack(self.packed)
+        self.decoder, self.packed = decoder, None
+        return decoder
 
     def _settle_roles(self, direction: Direction, data: bytes) -> Direction:
         """Without a SYN or a server port, the side that greets first is the server."""
@@ -112,13 +135,14 @@ class ConnectionAnalysis(CompiledSink):
             return Direction.SERVER_TO_CLIENT
         return direction
 
-    def _drain(self) -> None:
-        if not self.decoder.pending:
+    def _drain(self, decoder: MySQLDecoder) -> None:
+        if not decoder.pending:
             return
-        events = self.decoder.drain_events()
+        events = decoder.drain_events()
         if not events:
             return
         recorder = self.recorder  # (its method called directly: compiled, a native call)
+        assert recorder is not None  # (set whenever the decoder is)
         on_event = self.on_event
         facts = self.connection.facts if on_event is not None else None
         for event in events:

@@ -22,6 +22,7 @@ from mysqlwire.protocol.constants import (
     CLIENT_SECURE_CONNECTION,
     PARAMETER_COUNT_AVAILABLE,
 )
+from mysqlwire.protocol.events import reduce_by_keywords
 from mysqlwire.protocol.handshake import parse_connect_attributes
 from mysqlwire.protocol.wire import lenenc_int, lenenc_str, nul_bytes, nul_str, text, uint
 
@@ -71,6 +72,9 @@ class CommandArguments:
         self.query = query
         self.statement_id = statement_id
         self.arguments = arguments
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        return reduce_by_keywords(self)
 
 
 ArgumentReader = Callable[[bytes, ArgumentContext], CommandArguments]

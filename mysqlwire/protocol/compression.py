@@ -38,6 +38,10 @@ class CompressedHeader:
         self.frame = frame
         self.ts = ts
 
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        fields = (self.seq, self.compressed_length, self.uncompressed_length, self.frame, self.ts)
+        return CompressedHeader, fields
+
 
 class DecompressionFailed:
     """A compressed payload that would not inflate; the inner stream restarts after it."""
@@ -48,6 +52,9 @@ class DecompressionFailed:
         self.reason = reason
         self.frame = frame
         self.ts = ts
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        return DecompressionFailed, (self.reason, self.frame, self.ts)
 
 
 def inflate(body: bytes, expected: int) -> bytes:
@@ -96,6 +103,9 @@ class CompressedFramer:
         self._cframe = 0
         self._cts = 0.0
         self._ready: deque[CompressedHeader | LogicalPacket | DecompressionFailed] = deque()
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...], object]:
+        return CompressedFramer, (self.inner,), self.__getstate__()
 
     def receive(self, data: bytes, frame: int, ts: float) -> None:
         if self._pos < len(self._buf):

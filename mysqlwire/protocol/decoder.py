@@ -53,7 +53,7 @@ from mysqlwire.protocol.events import (
     TlsVersion,
 )
 from mysqlwire.protocol.exchange import Exchange
-from mysqlwire.protocol.fast_lane import Chunk, FastLane
+from mysqlwire.protocol.fast_lane import Chunk, FastLane, lane_limit
 from mysqlwire.protocol.framing import DEFAULT_RETAIN_LIMIT, LogicalPacket, PacketFramer
 from mysqlwire.protocol.phases import Phase, Transport
 from mysqlwire.protocol.proxy_header import ProxyHeaderFields
@@ -226,7 +226,11 @@ class MySQLDecoder:
         self.tls_records = [0, 0]
         self.last_tls_record: list[tuple[int, int, int, float] | None] = [None, None]
         # plain exchanges read without the general readers (lean decoding only)
-        self.fast_lane = FastLane(self) if fast_lane and not self.replies else None
+        self.fast_lane = (
+            FastLane(lane_limit(retain_limit, large_packet_threshold))
+            if fast_lane and not self.replies
+            else None
+        )
 
     # --- the public interface --------------------------------------------------------
 

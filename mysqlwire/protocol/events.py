@@ -17,8 +17,8 @@ RSA blobs) never reach an event: only their lengths do.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TypedDict
+from dataclasses import dataclass, field, fields
+from typing import Any, TypedDict
 
 
 class Evidence(TypedDict):
@@ -32,11 +32,28 @@ class Evidence(TypedDict):
     wire_packets: int
 
 
+def rebuilt(cls: type[Any], values: dict[str, object]) -> Any:
+    """A record made again from its fields, by keyword (unpickling)."""
+    return cls(**values)
+
+
+def reduce_by_keywords(record: Any) -> tuple[object, tuple[object, ...]]:
+    """A dataclass's `__reduce__` in this package: rebuilt by its constructor from its fields
+    as keywords, which every record's constructor here takes (the compiled build's own
+    pickling calls the constructor with no arguments). Records are pickled when an idle
+    connection's decoder is packed (`mysqlwire/packed_state.py`)."""
+    values = {each.name: getattr(record, each.name) for each in fields(record)}
+    return rebuilt, (type(record), values)
+
+
 @dataclass(slots=True, kw_only=True)
 class Event:
     side: int  # CLIENT (0) or SERVER (1): who sent the bytes this event is about
     frame: int
     ts: float
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        return reduce_by_keywords(self)
 
 
 @dataclass(slots=True, kw_only=True)

@@ -117,6 +117,10 @@ class Exchange:
         self.statement_id: int | None = None
         self.arguments: dict[str, object] | None = None
 
+    def __reduce__(self) -> tuple[type, tuple[object, ...], object]:
+        args = (self.code, self.name, self.state, self.frame, self.ts, self.next_seq)
+        return Exchange, args, self.__getstate__()
+
     @classmethod
     def for_login(cls) -> Exchange:
         return cls(-1, "connect", ReplyState.AUTH, 0, 0.0, 0)

@@ -104,6 +104,15 @@ class Chunk:
         self.frame = frame
         self.ts = ts
 
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        return Chunk, (self.side, self.data, self.frame, self.ts)
+
+
+def lane_limit(retain_limit: int, large_packet_threshold: int) -> int:
+    """The largest packet the lane reads itself: not one the general readers would cap
+    (`retain_limit`) or report as large."""
+    return min(LANE_PACKET_MAX, retain_limit, large_packet_threshold - 1)
+
 
 class FastLane:
     """One connection's lane: the exchange in progress and the chunks it has read."""
@@ -134,12 +143,11 @@ class FastLane:
         "state",
     )
 
-    def __init__(self, decoder: MySQLDecoder) -> None:
+    def __init__(self, limit: int) -> None:
         # (The lane keeps no reference to its decoder, which owns it: a cycle would keep
         # every closed connection alive until the garbage collector's next pass.)
         self.engaged = False
-        # the largest packet read here: not one the general readers would report as large
-        self.limit = min(LANE_PACKET_MAX, decoder.retain_limit, decoder.large_packet_threshold - 1)
+        self.limit = limit  # the largest packet read here (`lane_limit`)
         self.chunks: list[Chunk] = []
         self.held_bytes = 0
         # The bytes of a packet not complete yet, and the frame and time where it began. Only
@@ -153,6 +161,9 @@ class FastLane:
         self.deprecate_eof = False
         self.committed = 0  # exchanges read here (for tests and measurements)
         self._idle()
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...], object]:
+        return FastLane, (self.limit,), self.__getstate__()
 
     def _idle(self) -> None:
         self.state = IDLE

@@ -70,6 +70,12 @@ class LogicalPacket:
         # `payload` is not the whole packet: capped by the retain limit, or cut by a gap
         self.incomplete = len(payload) < size
 
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        return LogicalPacket, (
+            self.seq, self.last_seq, self.payload, self.size, self.wire_packets, self.frame,
+            self.ts, self.end_frame, self.end_ts, self.seq_break, self.missing,
+        )  # fmt: skip
+
     @property
     def capped(self) -> bool:
         """Only part of an intact packet was kept (the retain limit)."""

@@ -23,6 +23,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from mysqlwire.protocol.events import reduce_by_keywords
+
 V1_PREFIX = b"PROXY "
 V1_MAX = 107
 V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
@@ -38,6 +40,9 @@ class ProxyHeaderFields:
     source: str | None  # "ip:port" of the real client, when the header names one
     destination: str | None  # "ip:port" the client connected to, at the proxy
     size: int  # bytes the header takes on the wire
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        return reduce_by_keywords(self)
 
 
 def parse(data: bytes) -> ProxyHeaderFields | str | None:

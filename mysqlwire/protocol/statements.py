@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from mysqlwire.protocol.events import reduce_by_keywords
+
 DEFAULT_STATEMENT_CAP = 4096
 
 
@@ -41,6 +43,9 @@ class PreparedStatement:
         self.columns = columns
         self.param_types = [] if param_types is None else param_types
         self.column_types = [] if column_types is None else column_types
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        return reduce_by_keywords(self)
 
 
 class StatementTable:

@@ -41,6 +41,10 @@ class TlsRecordInfo:
         self.frame = frame
         self.ts = ts
 
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        fields = (self.content_type, self.length, self.head, self.encrypted, self.frame, self.ts)
+        return TlsRecordInfo, fields
+
 
 def plausible_record_header(data: bytes, pos: int = 0) -> bool:
     if len(data) - pos < RECORD_HEADER:

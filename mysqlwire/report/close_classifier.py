@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from capture.facts import C2S, ControlSegment, Direction, TcpFacts
+from capture.facts import C2S, ControlSegment, Direction, TcpFacts, reduce_by_fields
 from mysqlwire.protocol.error_codes import IDLE_TIMEOUT_CODE, error_label
 from mysqlwire.report.rst_origin import rst_origin
 
@@ -52,6 +52,9 @@ class ServerError:
     frame: int
     ts: float
 
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        return reduce_by_fields(self)
+
 
 @dataclass(slots=True, init=False)
 class CommandSpan:
@@ -67,6 +70,9 @@ class CommandSpan:
         self.frame = frame
         self.ts = ts
         self.finished_frame = finished_frame
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        return reduce_by_fields(self)
 
 
 @dataclass(slots=True)

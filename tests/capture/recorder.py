@@ -18,6 +18,7 @@ class ConnectionRecord:
         self.events: list[tuple[Any, ...]] = []  # ("data", direction, bytes, frame) / ("gap", gap)
         self.facts: TcpFacts | None = None
         self.close_calls = 0
+        self.idle_calls: list[int] = []  # how many events had come at each `on_idle`
 
     @property
     def gaps(self) -> list[StreamGap]:
@@ -34,6 +35,9 @@ class ConnectionRecord:
     def on_close(self, facts: TcpFacts) -> None:
         self.facts = facts
         self.close_calls += 1
+
+    def on_idle(self) -> None:
+        self.idle_calls.append(len(self.events))
 
     def stream(self, direction: Direction, fill: bytes = b"") -> bytes:
         """The direction's stream with each gap replaced by `fill` repeated to its size."""

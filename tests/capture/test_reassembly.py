@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from capture import C2S, S2C
-from capture.tracker import IDLE_SWEEP_INTERVAL, RETRANSMISSION_HORIZON
+from capture.tracker import IDLE_AFTER, IDLE_SWEEP_INTERVAL
 from tests.capture.recorder import track
 from tests.craft import TcpSession
 
@@ -74,12 +74,12 @@ def test_retransmission_with_different_bytes_keeps_the_first_copy_and_is_reporte
     )
 
 
-def test_after_two_minutes_of_silence_a_retransmission_is_counted_unverified():
-    # The compare window of a connection silent past the retransmission horizon is dropped
-    # (a pool of idle connections must not hold 16 KB each); what comes after is counted.
+def test_after_an_idle_silence_a_retransmission_is_counted_unverified():
+    # The compare window of a connection silent for IDLE_AFTER is dropped (a pool of idle
+    # connections must not hold 16 KB each); what comes after is counted.
     s = started()
     a = s.client_send(b"select 1")
-    s.wait(RETRANSMISSION_HORIZON + IDLE_SWEEP_INTERVAL)
+    s.wait(IDLE_AFTER + IDLE_SWEEP_INTERVAL)
     s.retransmit(a, payload=b"select 2")
     recorder, _ = track(s.frames)
     facts = recorder.only.facts
@@ -89,10 +89,10 @@ def test_after_two_minutes_of_silence_a_retransmission_is_counted_unverified():
     assert facts.conflicting_retransmissions == [0, 0]
 
 
-def test_within_the_horizon_a_late_retransmission_is_still_compared():
+def test_short_of_an_idle_silence_a_late_retransmission_is_still_compared():
     s = started()
     a = s.client_send(b"select 1")
-    s.wait(RETRANSMISSION_HORIZON - 1)
+    s.wait(IDLE_AFTER - 1)
     s.retransmit(a, payload=b"select 2")
     recorder, _ = track(s.frames)
     facts = recorder.only.facts

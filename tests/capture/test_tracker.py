@@ -7,6 +7,7 @@ import random
 import pytest
 
 from capture import C2S, S2C, CaptureStats, TcpTracker
+from capture.tracker import IDLE_AFTER, IDLE_SWEEP_INTERVAL
 from tests.capture.recorder import Recorder, track
 from tests.craft import ACK, RST, SYN, TcpSession, frame_tuples
 
@@ -291,6 +292,37 @@ def test_a_retransmitted_syn_does_not_start_a_new_connection():
 
 
 # -- lingering and release --------------------------------------------------------------
+
+
+def test_a_silent_connection_is_told_it_is_idle_once_per_silence():
+    quiet = started()
+    busy = started(client=("10.0.0.9", 41000))
+    quiet.client_send(b"select 1")
+    quiet.wait(IDLE_AFTER + IDLE_SWEEP_INTERVAL)  # the sweep runs as frames arrive...
+    quiet.client_send(b"select 2")
+    quiet.wait(3 * IDLE_AFTER)
+    quiet.client_send(b"select 3")
+    quiet.client_fin()
+    quiet.server_fin()
+    quiet.client_ack()
+    quiet.wait(3 * IDLE_AFTER)  # closed and lingering: its sink hears on_close, not on_idle
+    for _ in range(int(8 * IDLE_AFTER)):  # ...and the other connection sends all along
+        busy.wait(1.0)
+        busy.client_send(b"ping")
+    frames = sorted(quiet.frames + busy.frames, key=lambda p: p.ts)
+    recorder, _ = track(frames, linger=4 * IDLE_AFTER)
+    by_port = {r.connection.facts.client.port: r for r in recorder.connections}
+    assert by_port[quiet.client[1]].idle_calls == [1, 2]  # after "select 1", after "select 2"
+    assert by_port[41000].idle_calls == []
+
+
+def test_a_connection_speaking_within_idle_after_is_never_idle():
+    s = started()
+    for _ in range(10):
+        s.client_send(b"select 1")
+        s.wait(IDLE_AFTER - 1)
+    recorder, _ = track(s.frames)
+    assert recorder.only.idle_calls == []
 
 
 def test_closed_connection_lingers_to_absorb_late_packets_then_is_released():

@@ -1,0 +1,105 @@
+"""An idle connection's decoder and recorder are packed (mysqlwire/packed_state.py) and
+unpacked when it speaks again: nothing about the analysis may change. Packing before every
+delivery, on every real capture, is the strongest form of that: the reports must be the same,
+and so must every event of the detailed decoding (`dump`), which shows the decoder's state
+(prepared statements, negotiated capabilities, the exchange in progress) came back whole."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from capture import CaptureStats, Direction, StreamGap, TcpFacts, TcpTracker, open_records
+from capture.consumer import TrackedConnection
+from mysqlwire.output.schema import connection_record
+from mysqlwire.pipeline import AnalysisOptions, ConnectionAnalysis
+from mysqlwire.protocol.events import Event
+from mysqlwire.report.connection_report import ConnectionReport
+
+ROOT = Path(__file__).resolve().parents[2]
+PCAPS = sorted((ROOT / "pcaps").glob("*.pcap"))
+CORPUS = ROOT.parent / "shared" / "corpus"
+MANIFEST = CORPUS / "MANIFEST.json"
+CORPUS_ENTRIES = json.loads(MANIFEST.read_text()) if MANIFEST.is_file() else []
+
+
+class PackedBetweenCalls:
+    """A sink that packs its analysis before every call the tracker makes."""
+
+    def __init__(self, analysis: ConnectionAnalysis) -> None:
+        self.analysis = analysis
+        self.packs = 0
+
+    def _pack(self) -> None:
+        self.analysis.on_idle()
+        self.packs += self.analysis.packed is not None
+
+    def on_data(self, direction: Direction, data: bytes, frame: int, ts: float) -> None:
+        self._pack()
+        self.analysis.on_data(direction, data, frame, ts)
+
+    def on_gap(self, gap: StreamGap) -> None:
+        self._pack()
+        self.analysis.on_gap(gap)
+
+    def on_close(self, facts: TcpFacts) -> None:
+        self._pack()
+        self.analysis.on_close(facts)
+
+
+def records(
+    path: Path, server_ports: set[int] | None, packed: bool, detail: bool = False
+) -> tuple[list[object], int]:
+    """The connection records of a capture (with `detail`, every event's repr too), and how
+    many times a connection was packed."""
+    options = AnalysisOptions(
+        server_ports=None if server_ports is None else frozenset(server_ports),
+        detail=detail,
+        lean=not detail,
+    )
+    reports: list[ConnectionReport] = []
+    events: list[str] = []
+    sinks: list[PackedBetweenCalls] = []
+
+    def on_event(facts: TcpFacts, event: Event) -> None:
+        events.append(f"{facts.conn_id} {event!r}")
+
+    def open_connection(connection: TrackedConnection):
+        analysis = ConnectionAnalysis(
+            connection, options, reports.append, on_event if detail else None
+        )
+        if not packed:
+            return analysis
+        sinks.append(PackedBetweenCalls(analysis))
+        return sinks[-1]
+
+    stats = CaptureStats()
+    tracker = TcpTracker(open_connection, stats, server_ports=options.server_ports)
+    tracker.run_cursor(open_records([path], stats))
+    tracker.finish()
+    output: list[object] = [connection_record(report) for report in reports]
+    return output + events, sum(s.packs for s in sinks)
+
+
+def assert_same_analysis(path: Path, server_ports: set[int] | None) -> None:
+    for detail in (False, True):
+        plain, _ = records(path, server_ports, packed=False, detail=detail)
+        repacked, packs = records(path, server_ports, packed=True, detail=detail)
+        assert repacked == plain
+        assert packs > 0
+
+
+@pytest.mark.parametrize("path", PCAPS, ids=lambda p: p.stem)
+def test_packing_before_every_call_changes_nothing(path: Path) -> None:
+    assert_same_analysis(path, None)
+
+
+@pytest.mark.corpus
+@pytest.mark.skipif(not CORPUS_ENTRIES, reason=f"corpus not found at {CORPUS}")
+@pytest.mark.parametrize("entry", CORPUS_ENTRIES, ids=lambda e: e["local"].split("/")[-1])
+def test_packing_changes_nothing_on_third_party_captures(entry: dict) -> None:
+    ports = {int(port) for port in re.findall(r"\d+", entry["server_ports"])}
+    assert_same_analysis(CORPUS / entry["local"], ports)
