@@ -122,12 +122,20 @@ class Retransmission:
     conflicting: bool  # the bytes differ from the first copy (the first copy was kept)
 
 
+def bumped(pair: tuple[int, int], direction: int, amount: int) -> tuple[int, int]:
+    """`pair` with `amount` added to its `direction` entry."""
+    return (pair[0] + amount, pair[1]) if direction == 0 else (pair[0], pair[1] + amount)
+
+
 @dataclass(slots=True)
 class TcpFacts:
     """Everything the capture saw of one TCP connection, per direction where it matters.
 
-    Per-direction lists are indexed by `Direction`. Evidence lists are capped (see
-    `EVIDENCE_CAP`); counters are never capped, so a count larger than its list is normal.
+    Per-direction counters are (client-to-server, server-to-client) pairs, indexed by
+    `Direction`, and replaced when they change (`bumped`): compiled, a pair is stored in the
+    record itself, where a list was an object of its own for each counter of each connection.
+    The TTL profile is a list of two dicts. Evidence lists are capped (see `EVIDENCE_CAP`);
+    counters are never capped, so a count larger than its list is normal.
     """
 
     conn_id: int
@@ -154,22 +162,22 @@ class TcpFacts:
     released_at: int = 0  # the frame being read when it was handed over (frames + 1: the end)
     release_rank: float = 0.0  # order among those handed over at the same frame (see tracker)
     superseded: bool = False  # a new SYN (another ISN) on the same 4-tuple ended it unclosed
-    packets: list[int] = field(default_factory=lambda: [0, 0])
-    frame_bytes: list[int] = field(default_factory=lambda: [0, 0])  # wire length of every frame
-    payload_bytes: list[int] = field(default_factory=lambda: [0, 0])  # unique, in-order bytes
-    last_payload_ts: list[float] = field(default_factory=lambda: [0.0, 0.0])
-    retransmitted_segments: list[int] = field(default_factory=lambda: [0, 0])
-    retransmitted_bytes: list[int] = field(default_factory=lambda: [0, 0])
+    packets: tuple[int, int] = (0, 0)
+    frame_bytes: tuple[int, int] = (0, 0)  # wire length of every frame
+    payload_bytes: tuple[int, int] = (0, 0)  # unique, in-order bytes
+    last_payload_ts: tuple[float, float] = (0.0, 0.0)
+    retransmitted_segments: tuple[int, int] = (0, 0)
+    retransmitted_bytes: tuple[int, int] = (0, 0)
     # Of the retransmitted segments: how many disagreed with the first copy, and how many could
     # not be compared because the first copy was no longer held (or was never seen).
-    conflicting_retransmissions: list[int] = field(default_factory=lambda: [0, 0])
-    unverified_retransmissions: list[int] = field(default_factory=lambda: [0, 0])
+    conflicting_retransmissions: tuple[int, int] = (0, 0)
+    unverified_retransmissions: tuple[int, int] = (0, 0)
     retransmissions: list[Retransmission] = field(default_factory=list)  # conflicting first
     gaps: list[StreamGap] = field(default_factory=list)
     gap_count: int = 0
-    gap_bytes: list[int] = field(default_factory=lambda: [0, 0])
+    gap_bytes: tuple[int, int] = (0, 0)
     zero_windows: list[ControlSegment] = field(default_factory=list)
-    zero_window_count: list[int] = field(default_factory=lambda: [0, 0])
+    zero_window_count: tuple[int, int] = (0, 0)
     # TTL / hop limit of each sender's packets other than RSTs: value -> packet count.
     ttls: list[dict[int, int]] = field(default_factory=lambda: [{}, {}])
 

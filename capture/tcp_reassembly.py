@@ -33,7 +33,7 @@ from bisect import bisect_right, insort
 from typing import TYPE_CHECKING, Final
 
 from capture.consumer import CompiledSink, ConnectionSink
-from capture.facts import EVIDENCE_CAP, Direction, Retransmission, StreamGap, TcpFacts
+from capture.facts import EVIDENCE_CAP, Direction, Retransmission, StreamGap, TcpFacts, bumped
 
 if TYPE_CHECKING:
     from capture.tracker import Connection
@@ -315,7 +315,7 @@ class StreamDirection:
         self.next_seq = (self.next_seq + size) & SEQ_MASK
         facts = self.facts
         facts.gap_count += 1
-        facts.gap_bytes[self.direction] += size
+        facts.gap_bytes = bumped(facts.gap_bytes, self.direction, size)
         if len(facts.gaps) < EVIDENCE_CAP:
             facts.gaps.append(gap)
         self.sink.on_gap(gap)  # type: ignore[union-attr]
@@ -387,13 +387,17 @@ class StreamDirection:
     ) -> None:
         facts = self.facts
         direction = self.direction
-        facts.retransmitted_segments[direction] += 1
-        facts.retransmitted_bytes[direction] += size
+        facts.retransmitted_segments = bumped(facts.retransmitted_segments, direction, 1)
+        facts.retransmitted_bytes = bumped(facts.retransmitted_bytes, direction, size)
         if unverified:
-            facts.unverified_retransmissions[direction] += 1
+            facts.unverified_retransmissions = bumped(
+                facts.unverified_retransmissions, direction, 1
+            )
         evidence = facts.retransmissions
         if conflicting:
-            facts.conflicting_retransmissions[direction] += 1
+            facts.conflicting_retransmissions = bumped(
+                facts.conflicting_retransmissions, direction, 1
+            )
             record = Retransmission(direction, frame, ts, start, size, True)
             if len(evidence) < EVIDENCE_CAP:
                 evidence.append(record)

@@ -83,6 +83,7 @@ from capture.facts import (
     ControlSegment,
     Endpoint,
     TcpFacts,
+    bumped,
 )
 from capture.fragments import FragmentTable
 from capture.ip import locate_tcp
@@ -126,6 +127,8 @@ FNV_PRIME: Final = 0x01000193
 # TTL, wire length.
 HANDSHAKE_RECORD = struct.Struct("<QdBBIIHBI")
 HANDSHAKE_RECORDS: Final = 8  # packets kept before a half-open connection becomes a `Connection`
+# The per-direction counter pairs of `TcpFacts` (swap_roles turns them round; the TTL profile,
+# a list, is reversed on its own).
 PER_DIRECTION_FACTS: Final = (
     "packets",
     "frame_bytes",
@@ -137,7 +140,6 @@ PER_DIRECTION_FACTS: Final = (
     "unverified_retransmissions",
     "gap_bytes",
     "zero_window_count",
-    "ttls",
 )
 
 
@@ -168,13 +170,13 @@ class Connection:
     def sync_facts(self) -> TcpFacts:
         """Copy the counters the hot path keeps on each side into the facts."""
         facts = self._facts
-        for direction, side in enumerate(self.sides):
-            side.flush_ttls()
-            facts.packets[direction] = side.packets
-            facts.frame_bytes[direction] = side.frame_bytes
-            facts.payload_bytes[direction] = side.payload_bytes
-            facts.last_payload_ts[direction] = side.last_payload_ts
         c2s, s2c = self.sides
+        c2s.flush_ttls()
+        s2c.flush_ttls()
+        facts.packets = (c2s.packets, s2c.packets)
+        facts.frame_bytes = (c2s.frame_bytes, s2c.frame_bytes)
+        facts.payload_bytes = (c2s.payload_bytes, s2c.payload_bytes)
+        facts.last_payload_ts = (c2s.last_payload_ts, s2c.last_payload_ts)
         latest = s2c if s2c.last_frame > c2s.last_frame else c2s  # (max() keeps the first)
         facts.last_frame, facts.last_ts = latest.last_frame, latest.last_ts
         facts.client_acked = self.sides[S2C].peer_ack != NO_ACK  # set by the client's ACKs
@@ -190,7 +192,9 @@ class Connection:
             raise RuntimeError("roles decided by the SYN cannot be swapped")
         facts.client, facts.server = facts.server, facts.client
         for name in PER_DIRECTION_FACTS:
-            getattr(facts, name).reverse()
+            client_side, server_side = getattr(facts, name)
+            setattr(facts, name, (server_side, client_side))
+        facts.ttls.reverse()
         for record in (
             facts.fins + facts.rsts + facts.zero_windows + facts.gaps + facts.retransmissions
         ):
@@ -823,7 +827,7 @@ class TcpTracker:
         ack: int,
     ) -> None:
         facts = side.facts
-        facts.zero_window_count[side.direction] += 1
+        facts.zero_window_count = bumped(facts.zero_window_count, side.direction, 1)
         if len(facts.zero_windows) < EVIDENCE_CAP:
             facts.zero_windows.append(
                 self._control(

@@ -205,7 +205,7 @@ def test_the_handshake_completing_makes_it_a_connection_with_every_fact():
     s.server_send(b"greeting")
     recorder, _ = track(s.frames)
     facts = recorder.only.facts
-    assert facts.packets == [3, 2] and facts.syn.frame == 1 and facts.syn_ack.frame == 3
+    assert facts.packets == (3, 2) and facts.syn.frame == 1 and facts.syn_ack.frame == 3
     assert facts.client_acked
     assert bytes(recorder.only.data[1]) == b"greeting"
 
@@ -241,7 +241,7 @@ def test_packets_after_a_reset_are_absorbed_while_it_lingers():
     s.segment("client", b"", flags=ACK)  # a stray late ACK
     recorder, _ = track(s.frames)
     assert len(recorder.connections) == 1
-    assert recorder.only.facts.packets == [2, 1] and recorder.only.facts.refused
+    assert recorder.only.facts.packets == (2, 1) and recorder.only.facts.refused
 
 
 def test_a_new_syn_on_the_same_ports_after_a_refusal_is_a_new_attempt():

@@ -27,7 +27,7 @@ def assert_streams_delivered(s: TcpSession, **options) -> None:
     record = recorder.only
     assert bytes(record.data[0]) == b"login"
     assert bytes(record.data[1]) == b"greeting"
-    assert record.facts.packets == [5, 3]
+    assert record.facts.packets == (5, 3)
     assert record.facts.role_source == "syn"
     assert stats.skipped_frames() == 0
 

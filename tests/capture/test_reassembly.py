@@ -27,7 +27,7 @@ def test_in_order_segments_are_delivered_one_call_each_with_their_frame():
         ("data", C2S, b"hello ", s.number(a)),
         ("data", C2S, b"world", s.number(b)),
     ]
-    assert record.facts.payload_bytes == [11, 0]
+    assert record.facts.payload_bytes == (11, 0)
 
 
 def test_reordered_segments_are_delivered_in_sequence_order_with_their_own_frames():
@@ -51,9 +51,9 @@ def test_identical_retransmission_is_counted_not_delivered_again():
     recorder, _ = track(s.frames)
     facts = recorder.only.facts
     assert bytes(recorder.only.data[C2S]) == b"select 1"
-    assert facts.retransmitted_segments == [1, 0]
-    assert facts.retransmitted_bytes == [8, 0]
-    assert facts.conflicting_retransmissions == [0, 0]
+    assert facts.retransmitted_segments == (1, 0)
+    assert facts.retransmitted_bytes == (8, 0)
+    assert facts.conflicting_retransmissions == (0, 0)
     assert [r.conflicting for r in facts.retransmissions] == [False]
 
 
@@ -64,7 +64,7 @@ def test_retransmission_with_different_bytes_keeps_the_first_copy_and_is_reporte
     recorder, _ = track(s.frames)
     facts = recorder.only.facts
     assert bytes(recorder.only.data[C2S]) == b"select 1"
-    assert facts.conflicting_retransmissions == [1, 0]
+    assert facts.conflicting_retransmissions == (1, 0)
     (evidence,) = facts.retransmissions
     assert (evidence.conflicting, evidence.frame, evidence.stream_offset, evidence.size) == (
         True,
@@ -84,9 +84,9 @@ def test_after_an_idle_silence_a_retransmission_is_counted_unverified():
     recorder, _ = track(s.frames)
     facts = recorder.only.facts
     assert bytes(recorder.only.data[C2S]) == b"select 1"
-    assert facts.retransmitted_segments == [1, 0]
-    assert facts.unverified_retransmissions == [1, 0]
-    assert facts.conflicting_retransmissions == [0, 0]
+    assert facts.retransmitted_segments == (1, 0)
+    assert facts.unverified_retransmissions == (1, 0)
+    assert facts.conflicting_retransmissions == (0, 0)
 
 
 def test_short_of_an_idle_silence_a_late_retransmission_is_still_compared():
@@ -96,8 +96,8 @@ def test_short_of_an_idle_silence_a_late_retransmission_is_still_compared():
     s.retransmit(a, payload=b"select 2")
     recorder, _ = track(s.frames)
     facts = recorder.only.facts
-    assert facts.unverified_retransmissions == [0, 0]
-    assert facts.conflicting_retransmissions == [1, 0]
+    assert facts.unverified_retransmissions == (0, 0)
+    assert facts.conflicting_retransmissions == (1, 0)
 
 
 def test_a_busy_connection_keeps_its_window_while_another_is_idle():
@@ -112,8 +112,8 @@ def test_a_busy_connection_keeps_its_window_while_another_is_idle():
     frames = sorted(idle.frames + busy.frames, key=lambda p: p.ts)
     recorder, _ = track(frames)
     by_port = {r.connection.facts.client.port: r.facts for r in recorder.connections}
-    assert by_port[41000].conflicting_retransmissions == [1, 0]
-    assert by_port[41000].unverified_retransmissions == [0, 0]
+    assert by_port[41000].conflicting_retransmissions == (1, 0)
+    assert by_port[41000].unverified_retransmissions == (0, 0)
 
 
 def test_conflicting_copy_of_a_buffered_segment_loses_to_the_first_copy():
@@ -125,7 +125,7 @@ def test_conflicting_copy_of_a_buffered_segment_loses_to_the_first_copy():
     s.frames.pop()  # retransmit() appended it; it was re-inserted before `a`
     recorder, _ = track(s.frames)
     assert bytes(recorder.only.data[C2S]) == b"aaaabbbb"
-    assert recorder.only.facts.conflicting_retransmissions == [1, 0]
+    assert recorder.only.facts.conflicting_retransmissions == (1, 0)
 
 
 def test_overlapping_segment_contributes_only_its_new_bytes():
@@ -138,7 +138,7 @@ def test_overlapping_segment_contributes_only_its_new_bytes():
     record = recorder.only
     assert bytes(record.data[C2S]) == b"abcdefghij"
     assert ("data", C2S, b"efgh", s.number(overlap)) in record.events
-    assert record.facts.retransmitted_bytes == [2, 0]
+    assert record.facts.retransmitted_bytes == (2, 0)
 
 
 def test_overlap_disagreeing_with_delivered_bytes_is_conflicting():
@@ -147,7 +147,7 @@ def test_overlap_disagreeing_with_delivered_bytes_is_conflicting():
     s.segment("client", b"XXef", seq=1001 + 2)
     recorder, _ = track(s.frames)
     assert bytes(recorder.only.data[C2S]) == b"abcdef"
-    assert recorder.only.facts.conflicting_retransmissions == [1, 0]
+    assert recorder.only.facts.conflicting_retransmissions == (1, 0)
 
 
 def test_retransmission_older_than_the_recent_window_is_unverified():
@@ -158,8 +158,8 @@ def test_retransmission_older_than_the_recent_window_is_unverified():
     s.retransmit(first, payload=b"OLD")
     recorder, _ = track(s.frames, recent_segments=4)
     facts = recorder.only.facts
-    assert facts.unverified_retransmissions == [1, 0]
-    assert facts.conflicting_retransmissions == [0, 0]
+    assert facts.unverified_retransmissions == (1, 0)
+    assert facts.conflicting_retransmissions == (0, 0)
 
 
 def test_keepalive_probe_is_not_a_retransmission():
@@ -167,7 +167,7 @@ def test_keepalive_probe_is_not_a_retransmission():
     s.client_send(b"abc")
     s.segment("client", b"\x00", seq=1001 + 2, flags=0x10)  # one old byte, as Linux sends
     recorder, _ = track(s.frames)
-    assert recorder.only.facts.retransmitted_segments == [0, 0]
+    assert recorder.only.facts.retransmitted_segments == (0, 0)
 
 
 def test_sequence_numbers_wrap_around():
@@ -224,7 +224,7 @@ def test_stream_carries_on_after_a_gap():
     recorder, _ = track(s.frames)
     assert bytes(recorder.only.data[C2S]) == b"ab"
     assert bytes(recorder.only.data[S2C]) == b"reply"
-    assert recorder.only.facts.gap_bytes == [4, 0]
+    assert recorder.only.facts.gap_bytes == (4, 0)
 
 
 def test_hole_still_open_at_capture_end_is_flushed_as_a_gap():
@@ -324,7 +324,7 @@ def test_any_permutation_with_duplicates_delivers_the_same_bytes(data):
     record = recorder.only
     assert bytes(record.data[C2S]) == b"".join(p.payload for p in sent)
     assert record.gaps == []
-    assert record.facts.conflicting_retransmissions == [0, 0]
+    assert record.facts.conflicting_retransmissions == (0, 0)
 
 
 @settings(max_examples=100, deadline=None)
@@ -344,7 +344,7 @@ def test_any_split_into_overlapping_segments_delivers_the_stream_once(data):
     recorder, _ = track(s.frames)
     record = recorder.only
     assert bytes(record.data[C2S])[: len(stream)] == stream
-    assert record.facts.conflicting_retransmissions == [0, 0]
+    assert record.facts.conflicting_retransmissions == (0, 0)
 
 
 def test_an_ack_for_bytes_never_captured_declares_them_lost_before_the_data_it_carries():

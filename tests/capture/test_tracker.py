@@ -74,7 +74,7 @@ def test_with_no_usable_port_the_first_sender_is_guessed_client_and_can_be_swapp
     assert (str(facts.client), str(facts.server)) == ("10.0.0.1:50000", "10.0.0.2:13306")
     assert bytes(recorder.only.data[S2C]) == b"greeting"
     assert bytes(recorder.only.data[C2S]) == b"login"
-    assert facts.packets == [1, 1]
+    assert facts.packets == (1, 1)
 
 
 def test_swap_roles_after_data_moves_every_per_direction_fact():
@@ -110,7 +110,7 @@ def test_swap_roles_after_data_moves_every_per_direction_fact():
     assert sink.seen == [(C2S, b"greeting"), (C2S, b"login")]
     assert str(sink.facts.client) == "10.0.0.1:50000"
     assert sink.facts.ttls == [{60: 1}, {50: 1}]
-    assert sink.facts.payload_bytes == [5, 8]
+    assert sink.facts.payload_bytes == (5, 8)
 
 
 def test_roles_decided_by_the_syn_cannot_be_swapped():
@@ -203,7 +203,7 @@ def test_zero_windows_are_counted_with_evidence():
     s.client_ack(window=0)
     recorder, _ = track(s.frames)
     facts = recorder.only.facts
-    assert facts.zero_window_count == [2, 0]
+    assert facts.zero_window_count == (2, 0)
     assert facts.zero_windows[0].frame == s.number(zero)
 
 
@@ -288,7 +288,7 @@ def test_a_retransmitted_syn_does_not_start_a_new_connection():
     s.client_ack()
     recorder, _ = track(s.frames)
     assert len(recorder.connections) == 1
-    assert recorder.only.facts.packets == [3, 1]
+    assert recorder.only.facts.packets == (3, 1)
 
 
 # -- lingering and release --------------------------------------------------------------
@@ -342,7 +342,7 @@ def test_closed_connection_lingers_to_absorb_late_packets_then_is_released():
             assert recorder.connections[0].facts is None  # still lingering
     first = recorder.connections[0]
     assert first.close_calls == 1  # released by the later traffic, before finish()
-    assert first.facts.packets == [4, 2]  # the late ACK was absorbed
+    assert first.facts.packets == (4, 2)  # the late ACK was absorbed
     assert tracker.open_connections() == 1
     tracker.finish()
 
@@ -447,7 +447,7 @@ def test_pure_acks_from_the_peer_carry_no_data():
     s.segment("server", b"", flags=ACK)
     recorder, _ = track(s.frames)
     assert bytes(recorder.only.data[S2C]) == b""
-    assert recorder.only.facts.packets == [3, 3]
+    assert recorder.only.facts.packets == (3, 3)
 
 
 def test_connection_closes_after_many_retransmitted_fins_then_the_peers_fin():
