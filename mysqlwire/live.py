@@ -131,16 +131,16 @@ class LiveSummary(SummaryBuilder):
     def add(self, report: ConnectionReport) -> None:
         SummaryBuilder.add(self, report)
         tally = self.clients.get(report.real_client_ip)
-        if isinstance(tally, BoundedClientTally) and len(tally.spans) > SPANS_KEPT:
+        if isinstance(tally, BoundedClientTally) and len(tally.starts) > SPANS_KEPT:
             tally.peak_floor = tally.max_open()
-            del tally.spans[: SPANS_KEPT // 2]
+            tally.drop_earliest(SPANS_KEPT // 2)
         if len(self.clients) > self.clients_kept:
             self._forget_quiet_clients()
 
     def _forget_quiet_clients(self) -> None:
         by_last_seen = sorted(
             self.clients,
-            key=lambda ip: self.clients[ip].spans[-1][1] if self.clients[ip].spans else 0.0,
+            key=lambda ip: self.clients[ip].ends[-1] if self.clients[ip].ends else 0.0,
         )
         quiet = by_last_seen[: max(1, len(by_last_seen) // 10)]
         for ip in quiet:

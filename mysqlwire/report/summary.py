@@ -13,13 +13,15 @@ connections and verdicts like the others, and tallied in `tcp_attempts`, but the
 of the per-client tallies: a flood from one address is not a leaking client.
 
 The result does not depend on the order reports arrive in (`--jobs` merges several processes),
-and memory is bounded: per client address, a capped list of connection spans; addresses beyond
-`MAX_CLIENTS` are counted but not tallied one by one.
+and memory is bounded: per client address, a capped number of connection spans, kept as two
+arrays of floats (16 bytes a span, where a tuple of two floats took about 100); addresses
+beyond `MAX_CLIENTS` are counted but not tallied one by one.
 """
 
 from __future__ import annotations
 
 import bisect
+from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -43,20 +45,31 @@ class ClientTally:
     open_at_end: int = 0
     aborted: int = 0
     too_many_connections: int = 0
-    spans: list[tuple[float, float]] = field(default_factory=list)
+    # The connections' spans, (starts[i], ends[i]) in (start, end) order.
+    starts: array[float] = field(default_factory=lambda: array("d"))
+    ends: array[float] = field(default_factory=lambda: array("d"))
 
     def add_span(self, start: float, end: float) -> None:
         """Keep the earliest-starting spans, whatever order they arrive in."""
-        if len(self.spans) < SPANS_PER_CLIENT:
-            bisect.insort(self.spans, (start, end))
-        elif (start, end) < self.spans[-1]:
-            self.spans.pop()
-            bisect.insort(self.spans, (start, end))
+        starts, ends = self.starts, self.ends
+        if len(starts) >= SPANS_PER_CLIENT:
+            if (start, end) >= (starts[-1], ends[-1]):
+                return
+            starts.pop()
+            ends.pop()
+        at = bisect.bisect_right(starts, start)
+        while at and starts[at - 1] == start and ends[at - 1] > end:
+            at -= 1  # (the same start: in end order)
+        starts.insert(at, start)
+        ends.insert(at, end)
+
+    def drop_earliest(self, count: int) -> None:
+        del self.starts[:count]
+        del self.ends[:count]
 
     def max_open(self) -> int:
-        edges = sorted(
-            [(start, 1) for start, _ in self.spans] + [(end, -1) for _, end in self.spans]
-        )
+        """The most spans open at once (one ending as another starts counts as not open)."""
+        edges = sorted([(start, 1) for start in self.starts] + [(end, -1) for end in self.ends])
         open_now = peak = 0
         for _, step in edges:
             open_now += step

@@ -280,7 +280,7 @@ def test_summary_memory_per_client_is_capped_and_keeps_the_peak():
     for report in reports:
         summary.add(report)
     tally = summary.clients["10.0.0.1"]
-    assert len(tally.spans) <= SPANS_KEPT
+    assert len(tally.starts) <= SPANS_KEPT
     assert tally.max_open() == 9  # the eight long connections and one short one, at t=8
 
 

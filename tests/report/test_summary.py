@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from mysqlwire.pipeline import AnalysisOptions, analyze
+from mysqlwire.report.summary import SPANS_PER_CLIENT, ClientTally
 
 PCAPS = Path(__file__).resolve().parents[2] / "pcaps"
 
@@ -79,3 +83,41 @@ def test_summary_does_not_depend_on_report_order() -> None:
     for report in reports:
         shuffled.add(report)
     assert forward.result() == shuffled.result()
+
+
+# -- a client's connection spans --------------------------------------------------------------
+
+spans_strategy = st.lists(
+    st.tuples(st.integers(0, 50), st.integers(0, 20)).map(
+        lambda pair: (float(pair[0]), float(pair[0] + pair[1]))
+    ),
+    max_size=60,
+)
+
+
+@given(spans_strategy)
+def test_a_clients_spans_are_kept_in_start_order_whatever_order_they_come_in(spans) -> None:
+    tally = ClientTally()
+    for start, end in spans:
+        tally.add_span(start, end)
+    assert list(zip(tally.starts, tally.ends, strict=True)) == sorted(spans)
+
+
+@given(spans_strategy)
+def test_max_open_is_the_most_spans_open_at_one_instant(spans) -> None:
+    tally = ClientTally()
+    for start, end in spans:
+        tally.add_span(start, end)
+    # open at instant t: start <= t < end; the peak is reached at some span's start
+    expected = max((sum(1 for s, e in spans if s <= t < e) for t, _ in spans), default=0)
+    assert tally.max_open() == expected
+
+
+def test_past_the_cap_the_earliest_starting_spans_are_kept() -> None:
+    tally = ClientTally()
+    for start in range(SPANS_PER_CLIENT + 10, 0, -1):  # latest first
+        tally.add_span(float(start), float(start) + 0.5)
+    assert len(tally.starts) == SPANS_PER_CLIENT
+    assert tally.starts[0] == 1.0 and tally.starts[-1] == float(SPANS_PER_CLIENT)
+    tally.add_span(1e9, 1e9 + 1)  # later than every kept span: not kept
+    assert tally.starts[-1] == float(SPANS_PER_CLIENT)
