@@ -272,6 +272,8 @@ class TcpTracker:
     `count` processes reading the same capture split its connections between them; the frames
     of the others are counted in `stats.other_shard`. `compact_handshakes`: keep connections
     that are only a SYN (and its answer) in a few hundred bytes until they carry more.
+    `idle_after`: seconds of silence after which a connection is idle (see the module
+    docstring; `math.inf`: never).
     """
 
     def __init__(
@@ -287,6 +289,7 @@ class TcpTracker:
         fragment_timeout: float = 30.0,
         shard: tuple[int, int] | None = None,
         compact_handshakes: bool = True,
+        idle_after: float = IDLE_AFTER,
     ) -> None:
         self.sink_factory = sink_factory
         self.stats = stats if stats is not None else CaptureStats()
@@ -299,6 +302,7 @@ class TcpTracker:
             else -1
         )
         self.linger = linger
+        self.idle_after = idle_after
         self.max_connections = max(1, max_connections)
         self.reorder_cap = reorder_cap
         self.recent_segments = recent_segments
@@ -871,7 +875,7 @@ class TcpTracker:
         """Put the connections that became idle since the last sweep to rest: drop their
         compare windows and tell their sinks."""
         self._next_idle_sweep = now + IDLE_SWEEP_INTERVAL
-        idle_before = now - IDLE_AFTER
+        idle_before = now - self.idle_after
         done_before = self._idle_before  # (those last active earlier were put to rest already)
         self._idle_before = idle_before
         for conn in self._connections.values():

@@ -7,15 +7,19 @@ and so must every event of the detailed decoding (`dump`), which shows the decod
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
+import dpkt
 import pytest
 
 from capture import CaptureStats, Direction, StreamGap, TcpFacts, TcpTracker, open_records
 from capture.consumer import TrackedConnection
+from capture.tracker import IDLE_AFTER, IDLE_SWEEP_INTERVAL
+from mysqlwire import packed_state
 from mysqlwire.output.schema import connection_record
-from mysqlwire.pipeline import AnalysisOptions, ConnectionAnalysis
+from mysqlwire.pipeline import AnalysisOptions, ConnectionAnalysis, analyze
 from mysqlwire.protocol.events import Event
 from mysqlwire.report.connection_report import ConnectionReport
 
@@ -24,6 +28,7 @@ PCAPS = sorted((ROOT / "pcaps").glob("*.pcap"))
 CORPUS = ROOT.parent / "shared" / "corpus"
 MANIFEST = CORPUS / "MANIFEST.json"
 CORPUS_ENTRIES = json.loads(MANIFEST.read_text()) if MANIFEST.is_file() else []
+real_pack = packed_state.pack
 
 
 class PackedBetweenCalls:
@@ -103,3 +108,42 @@ def test_packing_before_every_call_changes_nothing(path: Path) -> None:
 def test_packing_changes_nothing_on_third_party_captures(entry: dict) -> None:
     ports = {int(port) for port in re.findall(r"\d+", entry["server_ports"])}
     assert_same_analysis(CORPUS / entry["local"], ports)
+
+
+# -- end to end: real captures with long silences --------------------------------------------
+
+
+def stretched(source: Path, target: Path, every: int, pause: float) -> int:
+    """`source` with a silence of `pause` seconds before every `every`-th frame: connections
+    go idle wherever they are, between exchanges or in the middle of a reply. Returns the
+    number of silences."""
+    with source.open("rb") as read, target.open("wb") as write:
+        reader = dpkt.pcap.Reader(read)
+        writer = dpkt.pcap.Writer(write, snaplen=reader.snaplen, linktype=reader.datalink())
+        shift = 0.0
+        for number, (ts, data) in enumerate(reader, 1):
+            if number % every == 0:
+                shift += pause
+            writer.writepkt(data, ts + shift)
+    return int(shift / pause)
+
+
+@pytest.mark.parametrize("path", PCAPS, ids=lambda p: p.stem)
+def test_silences_in_a_real_capture_change_nothing_but_the_memory_held(
+    path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    capture = tmp_path / path.name
+    silences = stretched(path, capture, every=7, pause=IDLE_AFTER + IDLE_SWEEP_INTERVAL)
+    packs = []
+    monkeypatch.setattr(packed_state, "pack", lambda *a: packs.append(1) or real_pack(*a))
+
+    def analysed(**tracker_options: float) -> list[dict]:
+        reports: list[ConnectionReport] = []
+        options = AnalysisOptions(server_ports=None, tracker_options=tracker_options)
+        analyze([capture], options, reports.append)
+        return [connection_record(report) for report in reports]
+
+    never_idle = analysed(idle_after=math.inf)
+    assert not packs
+    assert analysed() == never_idle
+    assert packs or silences < 2  # (a silence is seen when the next frame comes)
