@@ -26,14 +26,15 @@ it beyond the `last_frame` it records anyway.
 
 Idle connections: a pool keeps connections open and silent for minutes, and a database host
 has thousands of them, so what a silent connection holds is kept small. Every
-`IDLE_SWEEP_INTERVAL` seconds of capture time the tracker looks at the open connections; one
-that has just passed `IDLE_AFTER` seconds without a packet in either direction drops its
-retransmission compare windows (each direction's last delivered segments, up to 16 KB, kept
-to tell a retransmission with different bytes) and its sink is told (`on_idle`, see
-consumer.py), once per silence, so that it can pack its state until the next packet.
-A retransmission after such a silence is still counted, as unverified: it is a late one of
-its series (the retransmission timeout doubles from 0.2–1 s, so the gap before the next copy
-reaches 30 s only after six or more unanswered copies), whose first copies were compared.
+`IDLE_SWEEP_INTERVAL` seconds of capture time the tracker looks at the open connections. One
+that has just passed `IDLE_AFTER` seconds without new payload either way (bare ACKs and
+keep-alive probes do not count: Go's net.Dialer, which its MySQL driver uses, probes an idle
+connection every 15 s) drops its retransmission compare windows (each direction's last
+delivered segments, up to 16 KB, kept to tell a retransmission with different bytes), and its
+sink is told (`on_idle`, see consumer.py), once per silence, so that it can pack its state
+until it is next fed. A retransmission after that is still counted, as unverified: coming 30 s
+or more after the bytes were first sent, it is a late copy of its series (the timeout doubles
+from 0.2-1 s, so it takes five or more unanswered copies), whose first copies were compared.
 
 Half-open connections: a SYN nobody has answered yet, or answered only by a SYN-ACK, is
 kept as a `_Handshake` (a few header fields per packet, packed in a bytes object: about 200
@@ -882,7 +883,7 @@ class TcpTracker:
             if conn.closed:
                 continue  # lingering: its windows are gone and its sink hears on_close soon
             c2s, s2c = conn.sides
-            last = max(c2s.last_ts, s2c.last_ts)
+            last = max(c2s.last_payload_ts, s2c.last_payload_ts, conn._facts.first_ts)
             if last >= idle_before or last < done_before:
                 continue
             c2s.forget_recent()

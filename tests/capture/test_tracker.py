@@ -316,6 +316,36 @@ def test_a_silent_connection_is_told_it_is_idle_once_per_silence():
     assert by_port[41000].idle_calls == []
 
 
+def test_keep_alive_probes_and_acks_do_not_keep_a_connection_from_idling():
+    s = started()
+    s.client_send(b"select 1")
+    s.server_send(b"1")
+    for _ in range(int(3 * IDLE_AFTER / 10)):  # a probe and its ACK every 10 s
+        s.wait(10.0)
+        s.client_ack()
+        s.server_ack()
+    s.client_send(b"select 2")
+    recorder, _ = track(s.frames)
+    assert recorder.only.idle_calls == [2]  # after "select 1" and its answer
+
+
+def test_a_new_connection_is_idle_when_it_stays_silent_for_idle_after_from_its_start():
+    prompt = started()
+    late = started(client=("10.0.0.8", 42000))
+    busy = started(client=("10.0.0.9", 41000))
+    for _ in range(int(2 * IDLE_AFTER)):  # the third connection keeps the sweeps going
+        busy.wait(1.0)
+        busy.client_send(b"ping")
+    prompt.wait(IDLE_AFTER - 5)
+    prompt.server_send(b"greeting")
+    late.wait(IDLE_AFTER + IDLE_SWEEP_INTERVAL + 5)
+    late.server_send(b"greeting")
+    recorder, _ = track(sorted(prompt.frames + late.frames + busy.frames, key=lambda p: p.ts))
+    by_port = {r.connection.facts.client.port: r for r in recorder.connections}
+    assert by_port[prompt.client[1]].idle_calls == [1]  # only once silent after its greeting
+    assert by_port[42000].idle_calls == [0]  # silent since it opened
+
+
 def test_a_connection_speaking_within_idle_after_is_never_idle():
     s = started()
     for _ in range(10):
