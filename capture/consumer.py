@@ -13,9 +13,11 @@ either way (`TcpTracker(compact_handshakes=False)` calls the factory at the SYN)
 * `on_close(facts)` exactly once, when the connection is finished (closed and lingered, reused
   by a new SYN, evicted, or still open at the end of the capture). After it the tracker
   forgets the connection.
-* `on_idle()`, optional: the open connection has carried no packet for `IDLE_AFTER` seconds of
-  capture time (once per silence). A sink may pack what it holds until its next call; a pool's
-  idle connections are most of what a database host's capture holds open.
+* `on_idle()`, optional: the open connection has carried no new payload for `IDLE_AFTER`
+  seconds of capture time (bare ACKs and keep-alive probes do not count); said again about
+  every `IDLE_SWEEP_INTERVAL` seconds while the silence lasts. A sink may pack what it holds
+  until its next call: a pool's idle connections are most of what a database host's capture
+  holds open. Whatever `on_idle` raises goes to the tracker's caller, as for the other calls.
 
 A factory may return None to ignore a connection; its packets are then only counted.
 Any object with these three methods is a sink; one that inherits `CompiledSink` (the

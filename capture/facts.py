@@ -24,7 +24,7 @@ def reduce_by_fields(record: Any) -> tuple[type, tuple[object, ...]]:
 
 
 class Direction(IntEnum):
-    """Who sent the bytes. The values index every per-direction list in this module."""
+    """Who sent the bytes. The values index every per-direction pair and list in this module."""
 
     CLIENT_TO_SERVER = 0
     SERVER_TO_CLIENT = 1

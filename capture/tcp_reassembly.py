@@ -301,7 +301,8 @@ class StreamDirection:
             self.offset = start + size
             self.next_seq = (self.next_seq + size) & SEQ_MASK
             self.payload_bytes += size
-            self.last_payload_ts = ts
+            if ts > self.last_payload_ts:  # (a buffered segment, made in order by a later one)
+                self.last_payload_ts = ts
             self.sink.on_data(self.direction, payload, frame, ts)  # type: ignore[union-attr]
         if missing:
             self._gap(missing, frame, ts, "snaplen")
@@ -310,6 +311,8 @@ class StreamDirection:
         if size <= 0:
             return
         gap = StreamGap(self.direction, self.offset, size, frame, ts, reason)
+        if ts > self.last_payload_ts:  # new payload too, only not in the capture
+            self.last_payload_ts = ts
         self.forget_recent()
         self.offset += size
         self.next_seq = (self.next_seq + size) & SEQ_MASK

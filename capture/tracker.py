@@ -27,14 +27,16 @@ it beyond the `last_frame` it records anyway.
 Idle connections: a pool keeps connections open and silent for minutes, and a database host
 has thousands of them, so what a silent connection holds is kept small. Every
 `IDLE_SWEEP_INTERVAL` seconds of capture time the tracker looks at the open connections. One
-that has just passed `IDLE_AFTER` seconds without new payload either way (bare ACKs and
-keep-alive probes do not count: Go's net.Dialer, which its MySQL driver uses, probes an idle
-connection every 15 s) drops its retransmission compare windows (each direction's last
-delivered segments, up to 16 KB, kept to tell a retransmission with different bytes), and its
-sink is told (`on_idle`, see consumer.py), once per silence, so that it can pack its state
-until it is next fed. A retransmission after that is still counted, as unverified: coming 30 s
-or more after the bytes were first sent, it is a late copy of its series (the timeout doubles
-from 0.2-1 s, so it takes five or more unanswered copies), whose first copies were compared.
+that has gone `IDLE_AFTER` seconds without new payload either way (bare ACKs and keep-alive
+probes do not count: Go's net.Dialer, which its MySQL driver uses, probes an idle connection
+every 15 s) drops its retransmission compare windows (each direction's last delivered
+segments, up to 16 KB, kept to tell a retransmission with different bytes), and its sink is
+told (`on_idle`, see consumer.py) so that it can pack its state until it is next fed; the
+sink is told again at each sweep while the silence lasts. A retransmission after that is still
+counted, as unverified: coming 30 s or more after the bytes were first sent, it is a late
+copy of its series (the timeout doubles from 0.2-1 s, so it takes five or more unanswered
+copies), whose first copies were compared. (A frame whose timestamp lies far ahead of the
+others postpones the sweeps until the capture's time catches up; only memory is at stake.)
 
 Half-open connections: a SYN nobody has answered yet, or answered only by a SYN-ACK, is
 kept as a `_Handshake` (a few header fields per packet, packed in a bytes object: about 200
@@ -324,8 +326,6 @@ class TcpTracker:
         self._current_frame = 0  # the frame being fed: when a connection is handed over
         self._last_ts = 0.0
         self._next_idle_sweep = -math.inf
-        # connections last active before this were found idle by an earlier sweep
-        self._idle_before = -math.inf
         self._warned_linktypes: set[int] = set()
         self.shard = shard if shard is not None and shard[1] > 1 else None
 
@@ -873,18 +873,14 @@ class TcpTracker:
         self._linger_due = lingering[0][0] if lingering else math.inf
 
     def _sweep_idle(self, now: float) -> None:
-        """Put the connections that became idle since the last sweep to rest: drop their
-        compare windows and tell their sinks."""
+        """Put the idle connections to rest: drop their compare windows, tell their sinks."""
         self._next_idle_sweep = now + IDLE_SWEEP_INTERVAL
         idle_before = now - self.idle_after
-        done_before = self._idle_before  # (those last active earlier were put to rest already)
-        self._idle_before = idle_before
         for conn in self._connections.values():
             if conn.closed:
                 continue  # lingering: its windows are gone and its sink hears on_close soon
             c2s, s2c = conn.sides
-            last = max(c2s.last_payload_ts, s2c.last_payload_ts, conn._facts.first_ts)
-            if last >= idle_before or last < done_before:
+            if max(c2s.last_payload_ts, s2c.last_payload_ts, conn._facts.first_ts) >= idle_before:
                 continue
             c2s.forget_recent()
             s2c.forget_recent()

@@ -112,10 +112,16 @@ class ConnectionAnalysis(CompiledSink):
 
     def on_idle(self) -> None:
         """Silent for a while (see capture/tracker.py): keep the decoder and recorder packed,
-        a few hundred bytes instead of several kilobytes, until the connection speaks."""
-        if self.decoder is not None and self.recorder is not None:
-            self.packed = packed_state.pack(self.decoder, self.recorder)
-            self.decoder = self.recorder = None
+        a few hundred bytes instead of several kilobytes, until the connection speaks. Packing
+        is only a saving: if it fails, the state stays as it is."""
+        if self.decoder is None or self.recorder is None:
+            return  # packed already
+        try:
+            packed = packed_state.pack(self.decoder, self.recorder)
+        except Exception:  # (a state the test suites never reached that will not pickle)
+            return
+        self.packed = packed
+        self.decoder = self.recorder = None
 
     def _unpack(self) -> MySQLDecoder:
         assert self.packed is not None

@@ -294,7 +294,13 @@ def test_a_retransmitted_syn_does_not_start_a_new_connection():
 # -- lingering and release --------------------------------------------------------------
 
 
-def test_a_silent_connection_is_told_it_is_idle_once_per_silence():
+def told_idle_after(record) -> list[int]:
+    """After how many delivered events the sink was told it is idle (the tracker says it again
+    at each sweep while the silence lasts)."""
+    return sorted(set(record.idle_calls))
+
+
+def test_a_silent_connection_is_told_it_is_idle_while_the_silence_lasts():
     quiet = started()
     busy = started(client=("10.0.0.9", 41000))
     quiet.client_send(b"select 1")
@@ -312,7 +318,9 @@ def test_a_silent_connection_is_told_it_is_idle_once_per_silence():
     frames = sorted(quiet.frames + busy.frames, key=lambda p: p.ts)
     recorder, _ = track(frames, linger=4 * IDLE_AFTER)
     by_port = {r.connection.facts.client.port: r for r in recorder.connections}
-    assert by_port[quiet.client[1]].idle_calls == [1, 2]  # after "select 1", after "select 2"
+    quiet_record = by_port[quiet.client[1]]
+    assert told_idle_after(quiet_record) == [1, 2]  # after "select 1", after "select 2"
+    assert quiet_record.idle_calls.count(2) >= 5  # every sweep of the 90 s silence
     assert by_port[41000].idle_calls == []
 
 
@@ -326,7 +334,7 @@ def test_keep_alive_probes_and_acks_do_not_keep_a_connection_from_idling():
         s.server_ack()
     s.client_send(b"select 2")
     recorder, _ = track(s.frames)
-    assert recorder.only.idle_calls == [2]  # after "select 1" and its answer
+    assert told_idle_after(recorder.only) == [2]  # after "select 1" and its answer
 
 
 def test_a_new_connection_is_idle_when_it_stays_silent_for_idle_after_from_its_start():
@@ -342,16 +350,31 @@ def test_a_new_connection_is_idle_when_it_stays_silent_for_idle_after_from_its_s
     late.server_send(b"greeting")
     recorder, _ = track(sorted(prompt.frames + late.frames + busy.frames, key=lambda p: p.ts))
     by_port = {r.connection.facts.client.port: r for r in recorder.connections}
-    assert by_port[prompt.client[1]].idle_calls == [1]  # only once silent after its greeting
-    assert by_port[42000].idle_calls == [0]  # silent since it opened
+    assert told_idle_after(by_port[prompt.client[1]]) == [1]  # only once silent after greeting
+    assert told_idle_after(by_port[42000]) == [0]  # silent since it opened
 
 
-def test_a_connection_speaking_within_idle_after_is_never_idle():
+def test_a_late_hole_fill_is_activity_of_its_own_time():
     s = started()
-    for _ in range(10):
-        s.client_send(b"select 1")
-        s.wait(IDLE_AFTER - 1)
+    lost = s.client_send(b"select 1;")
+    s.client_send(b"select 2;")  # held until the first arrives
+    s.frames.remove(lost)
+    s.wait(3 * IDLE_AFTER)
+    s.retransmit(lost)  # the lost segment, 90 s later: both are delivered now...
+    s.wait(IDLE_AFTER - 10)
+    s.server_send(b"x")  # ...so 20 s later the connection is not idle
     recorder, _ = track(s.frames)
+    assert bytes(recorder.only.data[C2S]) == b"select 1;select 2;"
+    assert told_idle_after(recorder.only) == [0]  # only while the hole was open
+
+
+def test_payload_the_snapshot_length_cut_off_counts_as_activity():
+    s = started()
+    for _ in range(int(3 * IDLE_AFTER / 5)):  # data every 5 s, every frame cut to its headers
+        s.wait(5.0)
+        s.truncate(s.client_send(b"select 1"), 54)
+    recorder, _ = track(s.frames)
+    assert recorder.only.gaps  # (the sink saw each cut payload as a gap)
     assert recorder.only.idle_calls == []
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
+import random
 import re
 from pathlib import Path
 
@@ -20,8 +22,9 @@ from capture.tracker import IDLE_AFTER, IDLE_SWEEP_INTERVAL
 from mysqlwire import packed_state
 from mysqlwire.output.schema import connection_record
 from mysqlwire.pipeline import AnalysisOptions, ConnectionAnalysis, analyze
+from mysqlwire.protocol import MySQLDecoder
 from mysqlwire.protocol.events import Event
-from mysqlwire.report.connection_report import ConnectionReport
+from mysqlwire.report.connection_report import ConnectionRecorder, ConnectionReport
 
 ROOT = Path(__file__).resolve().parents[2]
 PCAPS = sorted((ROOT / "pcaps").glob("*.pcap"))
@@ -147,3 +150,40 @@ def test_silences_in_a_real_capture_change_nothing_but_the_memory_held(
     assert not packs
     assert analysed() == never_idle
     assert packs or silences < 2  # (a silence is seen when the next frame comes)
+
+
+# -- the preset dictionary -------------------------------------------------------------------
+
+
+def test_a_first_pack_holding_payload_bytes_does_not_become_the_dictionary(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(packed_state._Dictionary, "data", None)
+    mid_packet = MySQLDecoder(lean=True, start_seen=False)  # quiet in the middle of 16 MB
+    mid_packet.receive_data(0, b"\xff\xff\xff\x00\x03" + random.randbytes(60_000), 1, 1.0)
+    mid_packet.drain_events()
+    packed_mid = packed_state.pack(mid_packet, ConnectionRecorder())
+    assert packed_state._Dictionary.data is None  # (taken as it is, compressed alone)
+    first, second = ((MySQLDecoder(lean=True), ConnectionRecorder()) for _ in range(2))
+    packed_state.pack(*first)
+    assert packed_state._Dictionary.data is not None
+    packed_second = packed_state.pack(*second)
+    assert len(packed_second) < 200  # (all of it is in the dictionary)
+    for original, packed in ((mid_packet, packed_mid), (second[0], packed_second)):
+        unpacked, _ = packed_state.unpack(packed)
+        for decoder in (original, unpacked):  # what each makes of the same end
+            decoder.receive_data(0, b"more", 2, 2.0)
+            decoder.receive_eof(3, 3.0)
+        assert repr(unpacked.drain_events()) == repr(original.drain_events())
+
+
+def test_a_state_that_will_not_pack_stays_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*state: object) -> bytes:
+        raise pickle.PicklingError("a state no test reached")
+
+    monkeypatch.setattr(packed_state, "pack", refuse)
+    busy = ROOT / "pcaps" / "busy_mix.pcap"
+    plain, _ = records(busy, None, packed=False)
+    unpackable, packs = records(busy, None, packed=True)
+    assert unpackable == plain
+    assert packs == 0
