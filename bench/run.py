@@ -3,11 +3,14 @@ the floor of any Python reader, on a real capture replicated to about a million 
 one 4x larger to show memory stays flat.
 
     .venv/bin/python bench/run.py [--runs 5] [--copies 500] [--jobs 1] [--skip-tshark-4x]
+                                  [--closed-only]
 
 Steps: build bench/out/busy_x{copies}.pcap and busy_x{4*copies}.pcap from pcaps/busy_mix.pcap
-(bench/replicate.py; cached), then for each capture run, `--runs` times each, in fresh
-processes: `mysqlwire analyze --format jsonl` (output discarded), tshark's MySQL field
-extraction, a bare struct loop over the pcap records, and a dpkt Ethernet/IP/TCP parse loop.
+(bench/replicate.py; cached; `busy_closed_x...` with `--closed-only`, without the connection
+the busy mix never closes, so that the 4x capture holds no more connections at once), then
+for each capture run, `--runs` times each, in fresh processes: `mysqlwire analyze --format
+jsonl` (output discarded), tshark's MySQL field extraction, a bare struct loop over the pcap
+records, and a dpkt Ethernet/IP/TCP parse loop.
 Prints the median wall time, packets/s, MB/s and the peak RSS of each, and the ratios the
 issue sets targets for. Installs tshark through scripts/setup if it is missing. Prints figures
 only; nothing here asserts a timing.
@@ -117,8 +120,8 @@ def contenders(capture: Path, jobs: int) -> dict[str, list[str]]:
     }
 
 
-def build(copies: int) -> Path:
-    target = OUT / f"busy_x{copies}.pcap"
+def build(copies: int, closed_only: bool = False) -> Path:
+    target = OUT / f"busy{'_closed' if closed_only else ''}_x{copies}.pcap"
     if not target.exists():
         OUT.mkdir(parents=True, exist_ok=True)
         subprocess.run(
@@ -131,6 +134,7 @@ def build(copies: int) -> Path:
                 str(copies),
                 "--spread",
                 str(copies * 0.12),
+                *(["--closed-only"] if closed_only else []),
             ],
             check=True,
         )
@@ -182,6 +186,12 @@ def main() -> None:
     parser.add_argument(
         "--skip-tshark-4x", action="store_true", help="tshark takes minutes on the 4x capture"
     )
+    parser.add_argument(
+        "--closed-only",
+        action="store_true",
+        help="replicate without the connection busy_mix never closes: the 4x capture then "
+        "holds as many connections open at once as the 1x, and only its size grows",
+    )
     args = parser.parse_args()
     if shutil.which("tshark") is None or shutil.which("capinfos") is None:
         subprocess.run([str(ROOT / "scripts" / "setup")], check=True)
@@ -192,9 +202,9 @@ def main() -> None:
         f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; "
         f"mysqlwire --jobs {args.jobs}; {version}"
     )
-    one = run(build(args.copies), args.runs, args.jobs, set())
+    one = run(build(args.copies, args.closed_only), args.runs, args.jobs, set())
     four = run(
-        build(args.copies * 4),
+        build(args.copies * 4, args.closed_only),
         args.runs,
         args.jobs,
         {"tshark -Y mysql"} if args.skip_tshark_4x else set(),

@@ -291,8 +291,9 @@ class StreamDirection:
             del recent[0]
 
     def forget_recent(self) -> None:
-        self.recent = []
-        self.recent_bytes = 0
+        if self.recent:  # (idle connections are swept again and again)
+            self.recent = []
+            self.recent_bytes = 0
 
     def _deliver(self, start: int, payload: bytes, missing: int, frame: int, ts: float) -> None:
         size = len(payload)
