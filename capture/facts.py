@@ -17,9 +17,10 @@ from typing import Any
 
 
 def reduce_by_fields(record: Any) -> tuple[type, tuple[object, ...]]:
-    """A frozen dataclass's `__reduce__`: rebuilt from its fields by its constructor. (`--jobs`
-    pickles reports; the compiled build's default pickling sets the fields one by one, which a
-    frozen class refuses.)"""
+    """A dataclass's `__reduce__`: rebuilt from its fields by its constructor. (`--jobs` pickles
+    reports and a sleeping connection is pickled; the compiled build's default pickling calls
+    the constructor without arguments, then sets the fields one by one, which a frozen class
+    refuses.)"""
     return type(record), tuple(getattr(record, each.name) for each in fields(record))
 
 
@@ -81,6 +82,9 @@ class ControlSegment:
     ack: int
     stream_offset: int  # sender's stream position (bytes before this segment's payload)
 
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        return reduce_by_fields(self)
+
 
 @dataclass(slots=True)
 class StreamGap:
@@ -99,6 +103,9 @@ class StreamGap:
     ts: float
     reason: str  # one of GAP_REASONS
     size_known: bool = True
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        return reduce_by_fields(self)
 
 
 GAP_REASONS = {
@@ -120,6 +127,9 @@ class Retransmission:
     stream_offset: int
     size: int
     conflicting: bool  # the bytes differ from the first copy (the first copy was kept)
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        return reduce_by_fields(self)
 
 
 def bumped(pair: tuple[int, int], direction: int, amount: int) -> tuple[int, int]:
@@ -180,6 +190,9 @@ class TcpFacts:
     zero_window_count: tuple[int, int] = (0, 0)
     # TTL / hop limit of each sender's packets other than RSTs: value -> packet count.
     ttls: list[dict[int, int]] = field(default_factory=lambda: [{}, {}])
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        return reduce_by_fields(self)
 
     def closes(self) -> list[ControlSegment]:
         """FINs and RSTs in capture order: the raw material of every close verdict."""

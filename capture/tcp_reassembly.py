@@ -62,6 +62,17 @@ class _Pending:
         self.frame = frame
         self.ts = ts
 
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        # (compiled, the default pickling calls the constructor without arguments)
+        return _Pending, (self.start, self.payload, self.missing, self.frame, self.ts)
+
+
+# A `StreamDirection` while its connection sleeps (`asleep()`): every attribute but its links.
+SideAsleep = tuple[
+    int, bytes, int, int, int, float, int, float, int, int, int, bool, int, int,
+    list[_Pending] | None, int, list[bytes], int, int, int, int | None,
+]  # fmt: skip
+
 
 def _start(entry: _Pending) -> int:
     return entry.start
@@ -146,6 +157,33 @@ class StreamDirection:
         self.peer_ack = NO_ACK  # latest ACK number the other side sent (an int: compiled,
         # set on every packet without making an object)
         self.fin_offset: int | None = None
+
+    # -- a sleeping connection (capture/dormant.py) ---------------------------------------
+
+    def asleep(self) -> SideAsleep:
+        """What this side is, without its links to the connection, the other side, the facts
+        and the sink (made again when it wakes)."""
+        return (
+            int(self.direction), self.key, self.packets, self.frame_bytes, self.payload_bytes,
+            self.last_payload_ts, self.last_frame, self.last_ts, self.ttl_run,
+            self.ttl_run_count, self.reorder_cap, self.started, self.next_seq, self.offset,
+            self.pending, self.pending_bytes, self.recent, self.recent_bytes, self.recent_limit,
+            self.peer_ack, self.fin_offset,
+        )  # fmt: skip
+
+    @classmethod
+    def awoken(
+        cls, state: SideAsleep, facts: TcpFacts, sink: ConnectionSink | None
+    ) -> StreamDirection:
+        """The side `asleep()` described, linked to `facts` (its TTL profile is the facts'
+        own dict) and `sink`; the tracker links it to its connection and the other side."""
+        side = cls(Direction(state[0]), facts, sink)
+        (_direction, side.key, side.packets, side.frame_bytes, side.payload_bytes,
+         side.last_payload_ts, side.last_frame, side.last_ts, side.ttl_run, side.ttl_run_count,
+         side.reorder_cap, side.started, side.next_seq, side.offset, side.pending,
+         side.pending_bytes, side.recent, side.recent_bytes, side.recent_limit, side.peer_ack,
+         side.fin_offset) = state  # fmt: skip
+        return side
 
     # -- the TTL profile -----------------------------------------------------------------
 

@@ -77,6 +77,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Final
 
+from capture import dormant
 from capture.consumer import ConnectionSink, SinkFactory
 from capture.cursor import RecordCursor
 from capture.facts import (
@@ -147,17 +148,26 @@ PER_DIRECTION_FACTS: Final = (
 
 
 class Connection:
-    """One tracked connection: its facts and its two senders (`StreamDirection`)."""
+    """One tracked connection: its facts and its two senders (`StreamDirection`).
 
-    __slots__ = ("_facts", "closed", "queued_frame", "released", "sides", "sink")
+    While it sleeps (`dormant`, see capture/dormant.py) it has neither: they are packed in
+    `dormant`, and the tracker wakes it before anything reads them."""
+
+    __slots__ = ("_facts", "closed", "dormant", "queued_frame", "released", "sides", "sink")
 
     def __init__(self, facts: TcpFacts, sides: list[StreamDirection]) -> None:
-        self._facts = facts
+        self._facts: TcpFacts | None = facts
         self.sides = sides  # indexed by Direction; each side also sits in the table
         self.sink: ConnectionSink | None = None
         self.closed = False
         self.released = False
+        self.dormant: bytes | None = None
         self.queued_frame = facts.first_frame  # its key in the tracker's eviction heap
+        self.link(sides)
+
+    def link(self, sides: list[StreamDirection]) -> None:
+        """Make `sides` this connection's, each the other's peer."""
+        self.sides = sides
         for side in sides:
             side.conn = self
         sides[0].peer, sides[1].peer = sides[1], sides[0]
@@ -173,6 +183,7 @@ class Connection:
     def sync_facts(self) -> TcpFacts:
         """Copy the counters the hot path keeps on each side into the facts."""
         facts = self._facts
+        assert facts is not None, "a sleeping connection's facts are read"
         c2s, s2c = self.sides
         c2s.flush_ttls()
         s2c.flush_ttls()
@@ -191,6 +202,7 @@ class Connection:
         Meant for before the consumer has used any data; refused when a SYN decided the
         roles. Every per-direction fact, evidence record and stream follows the swap."""
         facts = self._facts
+        assert facts is not None
         if facts.role_source == "syn":
             raise RuntimeError("roles decided by the SYN cannot be swapped")
         facts.client, facts.server = facts.server, facts.client
@@ -318,6 +330,9 @@ class TcpTracker:
         self._linger_due = math.inf  # the first lingering deadline (a float for the hot path)
         # Half-open connections by the client's key, oldest first (see the module docstring).
         self._handshakes: dict[bytes, _Handshake] = {}
+        # Sleeping connections by the client's key (see capture/dormant.py): their sides are
+        # out of `_table`.
+        self._dormant: dict[bytes, Connection] = {}
         self.compact_handshakes = compact_handshakes
         self._replaying: _Handshake | None = None
         # 4-tuple keys of connections the cap evicted, oldest first (see _after_eviction)
@@ -352,6 +367,10 @@ class TcpTracker:
     def open_connections(self) -> int:
         """Connections tracked now, half-open ones included."""
         return len(self._connections) + len(self._handshakes)
+
+    def sleeping_connections(self) -> int:
+        """Open connections idle long enough to be kept packed (see capture/dormant.py)."""
+        return len(self._dormant)
 
     def half_open_connections(self) -> int:
         """Connections kept compactly: only a SYN, maybe its SYN-ACK or an RST, so far."""
@@ -454,6 +473,8 @@ class TcpTracker:
             payload = buf[payload_start:limit] if payload_start < limit else b""
 
         side = self._table.get(key)
+        if side is None and self._dormant:
+            side = self._awoken_by(key)
         if (
             side is None
             and self._evicted
@@ -509,14 +530,17 @@ class TcpTracker:
             deadline, item = self._lingering.popleft()
             self._release_lingered(item, deadline)
         self._linger_due = math.inf
-        remaining: list[tuple[int, Connection | _Handshake]] = [
-            (conn._facts.conn_id, conn) for conn in self._connections.values()
-        ]
+        remaining: list[tuple[int, Connection | _Handshake]] = list(self._connections.items())
         remaining += [(handshake.conn_id, handshake) for handshake in self._handshakes.values()]
         remaining.sort(key=lambda item: item[0])
         for _conn_id, item in remaining:
-            conn = self._replay(item) if isinstance(item, _Handshake) else item
-            conn._facts.open_at_capture_end = True
+            if isinstance(item, _Handshake):
+                conn = self._replay(item)
+            else:
+                conn = item
+                if conn.dormant is not None:
+                    self._wake(conn)
+            conn.sync_facts().open_at_capture_end = True
             self._release(conn, "capture_end")
         self.fragments.give_up()
 
@@ -697,10 +721,10 @@ class TcpTracker:
         if flags & SYN and not flags & ACK and side is not None:
             conn = side.conn
             assert conn is not None  # (None only once released, and then out of the table)
-            syn = conn._facts.syn
+            syn = side.facts.syn
             if syn is None or syn.seq != seq:  # a new connection on a reused 4-tuple
                 if not conn.closed:
-                    conn._facts.superseded = True
+                    side.facts.superseded = True
                 self._release(conn, "lost_segment")
                 side = None
         if side is None:
@@ -809,7 +833,7 @@ class TcpTracker:
         self._connections[facts.conn_id] = conn
         activity = self._activity
         if len(activity) > 2 * len(self._connections) + 64:  # drop released connections
-            activity[:] = [(c.queued_frame, c._facts.conn_id) for c in self._connections.values()]
+            activity[:] = [(c.queued_frame, conn_id) for conn_id, c in self._connections.items()]
             heapq.heapify(activity)
         heapq.heappush(activity, (frame_no, facts.conn_id))
         if self._replaying is None:  # a half-open connection was counted when it began
@@ -877,10 +901,10 @@ class TcpTracker:
         self._next_idle_sweep = now + IDLE_SWEEP_INTERVAL
         idle_before = now - self.idle_after
         for conn in self._connections.values():
-            if conn.closed:
-                continue  # lingering: its windows are gone and its sink hears on_close soon
+            if conn.closed or conn.dormant is not None:
+                continue  # lingering (its sink hears on_close soon), or asleep already
             c2s, s2c = conn.sides
-            if max(c2s.last_payload_ts, s2c.last_payload_ts, conn._facts.first_ts) >= idle_before:
+            if max(c2s.last_payload_ts, s2c.last_payload_ts, c2s.facts.first_ts) >= idle_before:
                 continue
             c2s.forget_recent()
             s2c.forget_recent()
@@ -888,6 +912,54 @@ class TcpTracker:
                 on_idle = getattr(conn.sink, "on_idle", None)  # (optional: see consumer.py)
                 if on_idle is not None:
                     on_idle()
+            self._sleep(conn)
+
+    def _sleep(self, conn: Connection) -> None:
+        """Keep an idle connection's facts and sides packed until something wakes it (see
+        capture/dormant.py). A state that will not pack stays awake: packing only saves."""
+        c2s, s2c = conn.sides
+        table = self._table
+        if table.get(c2s.key) is not c2s or table.get(s2c.key) is not s2c:
+            return  # (never seen: each side of an open connection holds its key)
+        facts = conn.sync_facts()
+        try:
+            packed = dormant.pack(facts, conn.sides)
+        except Exception:  # (a state the test suites never reached that will not pickle)
+            return
+        last = conn.last_frame()
+        if last > conn.queued_frame:  # a sleeping connection is current in the eviction heap
+            conn.queued_frame = last
+            heapq.heappush(self._activity, (last, facts.conn_id))
+        del table[c2s.key], table[s2c.key]
+        self._dormant[c2s.key] = conn
+        for side in conn.sides:  # (no cycle left for the garbage collector)
+            side.conn = side.peer = side.sink = None
+        conn.sides = []
+        conn._facts = None
+        conn.dormant = packed
+
+    def _wake(self, conn: Connection) -> None:
+        """A sleeping connection's facts and sides, back as they were."""
+        packed = conn.dormant
+        assert packed is not None
+        facts, sides = dormant.unpack(packed, conn.sink)
+        conn.dormant = None
+        conn._facts = facts
+        conn.link(sides)
+        table = self._table
+        for side in sides:
+            table[side.key] = side
+        del self._dormant[sides[0].key]
+
+    def _awoken_by(self, key: bytes) -> StreamDirection | None:
+        """The side sending on `key` if a packet on it wakes a sleeping connection."""
+        conn = self._dormant.get(key)
+        if conn is None:
+            conn = self._dormant.get(reverse_key(key))
+            if conn is None:
+                return None
+        self._wake(conn)
+        return self._table[key]
 
     def _remember_evicted(self, conn: Connection) -> None:
         evicted = self._evicted
@@ -924,7 +996,7 @@ class TcpTracker:
             evicted = self._replay(handshake)
             if handshake.closed:
                 handshake.conn = evicted
-            evicted._facts.evicted = True
+            evicted.sync_facts().evicted = True
             self.stats.connections_evicted += 1
             self._remember_evicted(evicted)
             self._release(evicted, "evicted")
@@ -936,12 +1008,14 @@ class TcpTracker:
             conn = connections.get(conn_id)
             if conn is None or conn.queued_frame != queued:
                 continue
-            last = conn.last_frame()
+            last = conn.queued_frame if conn.dormant is not None else conn.last_frame()
             if last > queued:
                 conn.queued_frame = last
                 heapq.heappush(heap, (last, conn_id))
                 continue
-            conn._facts.evicted = True
+            if conn.dormant is not None:
+                self._wake(conn)
+            conn.sync_facts().evicted = True
             self.stats.connections_evicted += 1
             self._remember_evicted(conn)
             self._release(conn, "evicted")
@@ -956,6 +1030,8 @@ class TcpTracker:
         exactly the order one process gives."""
         if conn.released:
             return
+        if conn.dormant is not None:
+            self._wake(conn)
         conn.released = True
         facts = conn.sync_facts()
         facts.released_at = self._current_frame

@@ -158,15 +158,15 @@ def test_silences_in_a_real_capture_change_nothing_but_the_memory_held(
 def test_a_first_pack_holding_payload_bytes_does_not_become_the_dictionary(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(packed_state._Dictionary, "data", None)
+    monkeypatch.setattr(packed_state.PACKER, "dictionary", None)
     mid_packet = MySQLDecoder(lean=True, start_seen=False)  # quiet in the middle of 16 MB
     mid_packet.receive_data(0, b"\xff\xff\xff\x00\x03" + random.randbytes(60_000), 1, 1.0)
     mid_packet.drain_events()
     packed_mid = packed_state.pack(mid_packet, ConnectionRecorder())
-    assert packed_state._Dictionary.data is None  # (taken as it is, compressed alone)
+    assert packed_state.PACKER.dictionary is None  # (taken as it is, compressed alone)
     first, second = ((MySQLDecoder(lean=True), ConnectionRecorder()) for _ in range(2))
     packed_state.pack(*first)
-    assert packed_state._Dictionary.data is not None
+    assert packed_state.PACKER.dictionary is not None
     packed_second = packed_state.pack(*second)
     assert len(packed_second) < 200  # (all of it is in the dictionary)
     for original, packed in ((mid_packet, packed_mid), (second[0], packed_second)):
