@@ -14,17 +14,20 @@ either way (`TcpTracker(compact_handshakes=False)` calls the factory at the SYN)
   by a new SYN, evicted, or still open at the end of the capture). After it the tracker
   forgets the connection.
 * `on_idle()`, optional: the open connection has carried no new payload for `IDLE_AFTER`
-  seconds of capture time (bare ACKs and keep-alive probes do not count); said again about
-  every `IDLE_SWEEP_INTERVAL` seconds while the silence lasts. A sink may pack what it holds
-  until its next call: a pool's idle connections are most of what a database host's capture
-  holds open. Whatever `on_idle` raises goes to the tracker's caller, as for the other calls.
+  seconds of capture time (bare ACKs and keep-alive probes do not count), and the tracker
+  puts it to sleep (capture/dormant.py). Said once per sleep: a packet without payload wakes
+  the connection, and the next sweep says it again if the silence goes on. A sink may pack
+  what it holds until its next call: a pool's idle connections are most of what a database
+  host's capture holds open. Whatever `on_idle` raises goes to the tracker's caller, as for
+  the other calls.
 
 A factory may return None to ignore a connection; its packets are then only counted.
 Any object with these three methods is a sink; one that inherits `CompiledSink` (the
 analysis's own) gets its `on_data` called natively in the compiled build.
 The sink may call `connection.swap_roles()` before it has consumed any data when the bytes
 show that the tracker's guess of client and server was wrong (possible only when
-`facts.role_source == "guess"`).
+`facts.role_source == "guess"`). It reads `connection.facts` when it needs them, rather than
+keeping the object: a connection that slept has new facts (and sides) since it woke.
 """
 
 from __future__ import annotations

@@ -26,13 +26,17 @@ it beyond the `last_frame` it records anyway.
 
 Idle connections: a pool keeps connections open and silent for minutes, and a database host
 has thousands of them, so what a silent connection holds is kept small. Every
-`IDLE_SWEEP_INTERVAL` seconds of capture time the tracker looks at the open connections. One
-that has gone `IDLE_AFTER` seconds without new payload either way (bare ACKs and keep-alive
-probes do not count: Go's net.Dialer, which its MySQL driver uses, probes an idle connection
-every 15 s) drops its retransmission compare windows (each direction's last delivered
-segments, up to 16 KB, kept to tell a retransmission with different bytes), and its sink is
-told (`on_idle`, see consumer.py) so that it can pack its state until it is next fed; the
-sink is told again at each sweep while the silence lasts. A retransmission after that is still
+`IDLE_SWEEP_INTERVAL` seconds of capture time the tracker looks at the open connections that
+are awake. One that has gone `IDLE_AFTER` seconds without new payload either way (bare ACKs
+and keep-alive probes do not count: Go's net.Dialer, which its MySQL driver uses, probes an
+idle connection every 15 s) drops its retransmission compare windows (each direction's last
+delivered segments, up to 16 KB, kept to tell a retransmission with different bytes), its
+sink is told (`on_idle`, see consumer.py) so that it can pack its state, and it goes to
+sleep: its facts and both directions are packed into a few hundred bytes and its keys leave
+the table (capture/dormant.py). A lookup that misses the table looks among the sleeping
+connections, so the next packet either way wakes the connection exactly as it was; so do the
+end of the capture, an eviction and a new SYN on its ports. A packet without payload wakes
+it for one sweep, after which it sleeps again. A retransmission after the silence is still
 counted, as unverified: coming 30 s or more after the bytes were first sent, it is a late
 copy of its series (the timeout doubles from 0.2-1 s, so it takes five or more unanswered
 copies), whose first copies were compared. (A frame whose timestamp lies far ahead of the
@@ -56,7 +60,8 @@ them too for `stats.unaccounted_frames()` to mean anything. The per-packet count
 (`packets`, `frame_bytes`, `payload_bytes`, `last_payload_ts`, `last_frame`, `last_ts`) are
 kept on each sender's `StreamDirection` and copied into `TcpFacts` whenever
 `connection.facts` is read and before `on_close`; a sink holding on to the facts object
-sees them as of its last read. Everything else in the facts is updated as it happens.
+sees them as of its last read (and not at all after the connection slept: it has new ones).
+Everything else in the facts is updated as it happens.
 
 The hot path (`feed_record`) is written flat on purpose: the link, IPv4 and TCP header fields
 of the usual frame (Ethernet, SLL or SLL2 + IPv4 without options) are read byte by byte where
@@ -897,7 +902,7 @@ class TcpTracker:
         self._linger_due = lingering[0][0] if lingering else math.inf
 
     def _sweep_idle(self, now: float) -> None:
-        """Put the idle connections to rest: drop their compare windows, tell their sinks."""
+        """Put the idle connections to sleep: drop their compare windows, tell their sinks."""
         self._next_idle_sweep = now + IDLE_SWEEP_INTERVAL
         idle_before = now - self.idle_after
         for conn in self._connections.values():
