@@ -12,13 +12,16 @@ for each capture run, `--runs` times each, in fresh processes: `mysqlwire analyz
 jsonl` (output discarded), tshark's MySQL field extraction, a bare struct loop over the pcap
 records, and a dpkt Ethernet/IP/TCP parse loop.
 Prints the median wall time, packets/s, MB/s and the peak RSS of each, and the ratios the
-issue sets targets for. Installs tshark through scripts/setup if it is missing. Prints figures
-only; nothing here asserts a timing.
+issue sets targets for; then, from one more (untimed) run of mysqlwire, what the capture makes
+it hold: the connections still open at its end and the client addresses the summary tallies.
+Installs tshark through scripts/setup if it is missing. Prints figures only; nothing here
+asserts a timing.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -148,6 +151,23 @@ def frames_of(capture: Path) -> int:
     return int(out.strip().splitlines()[-1].split(":")[-1].strip())
 
 
+def held(capture: Path) -> tuple[int, int]:
+    """Connections still open at the end of the capture and client addresses, from mysqlwire's
+    own jsonl records: the state it must keep whatever the capture's size."""
+    still_open = 0
+    clients = set()
+    command = [str(MYSQLWIRE), "analyze", str(capture), "--format", "jsonl"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            record = json.loads(line)
+            if record.get("type") != "connection":
+                continue
+            still_open += record["close"] == "still_open_at_capture_end"
+            clients.add(record["client"].rsplit(":", 1)[0])
+    return still_open, len(clients)
+
+
 def run(capture: Path, runs: int, jobs: int, skip: set[str]) -> dict[str, tuple[float, int]]:
     frames = frames_of(capture)
     size = capture.stat().st_size / 1e6
@@ -175,6 +195,8 @@ def run(capture: Path, runs: int, jobs: int, skip: set[str]) -> dict[str, tuple[
     print(
         f"  mysqlwire / bare loop: {mysqlwire / results['bare struct loop'][0]:.1f}x (target <= 3x)"
     )
+    still_open, clients = held(capture)
+    print(f"  held by mysqlwire: {still_open:,} connections open at the end, {clients:,} clients")
     return results
 
 
