@@ -16,7 +16,8 @@ either way (`TcpTracker(compact_handshakes=False)` calls the factory at the SYN)
 * `on_idle()`, optional: the open connection has carried no new payload for `IDLE_AFTER`
   seconds of capture time (bare ACKs and keep-alive probes do not count), and the tracker
   puts it to sleep (capture/dormant.py). Said once per sleep: a packet without payload wakes
-  the connection, and the next sweep says it again if the silence goes on. A sink may pack
+  the connection, and the next sweep says it again if the silence goes on (a connection whose
+  state will not pack stays awake and hears it at every sweep). A sink may pack
   what it holds until its next call: a pool's idle connections are most of what a database
   host's capture holds open. Whatever `on_idle` raises goes to the tracker's caller, as for
   the other calls.
@@ -26,8 +27,9 @@ Any object with these three methods is a sink; one that inherits `CompiledSink` 
 analysis's own) gets its `on_data` called natively in the compiled build.
 The sink may call `connection.swap_roles()` before it has consumed any data when the bytes
 show that the tracker's guess of client and server was wrong (possible only when
-`facts.role_source == "guess"`). It reads `connection.facts` when it needs them, rather than
-keeping the object: a connection that slept has new facts (and sides) since it woke.
+`facts.role_source == "guess"`), from `on_data`. It reads `connection.facts` when it needs
+them, rather than keeping the object: a connection that slept has new facts (and sides)
+since it woke. (Read while it sleeps, `connection.facts` is an exact copy, made each time.)
 """
 
 from __future__ import annotations

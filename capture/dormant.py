@@ -21,8 +21,8 @@ from capture.facts import TcpFacts
 from capture.packing import Packer
 from capture.tcp_reassembly import SideAsleep, StreamDirection
 
-# A connection asleep pickles to about 1.5 KB; a larger one holds segments waiting for a hole
-# to be filled, which others do not repeat (see capture/packing.py).
+# A connection asleep pickles to about 550 bytes (under 200 packed); a much larger one holds
+# segments waiting for a hole to be filled, which others do not repeat (capture/packing.py).
 DICTIONARY_MAX: Final = 8_192
 
 PACKER = Packer(DICTIONARY_MAX)

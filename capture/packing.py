@@ -9,11 +9,11 @@ its decoder and recorder (mysqlwire/packed_state.py), each with its own `Packer`
 The dictionary of a packer is the first pickle it made that was no larger than its
 `dictionary_max`: every later pickle of the same kind largely repeats it (class and
 attribute names, the same server's version and capabilities, the same client's habits), so
-a state of several kilobytes compresses to a few hundred bytes where `zlib.compress` alone
-gives a third of it. A larger pickle holds payload bytes (a connection gone quiet in the
-middle of a large packet), which others do not repeat, so it is not taken; until one is,
-states are compressed without. The dictionary never changes once set, so every packed state
-unpacks with it.
+a state compresses to between an eighth and a third of its pickle, where `zlib.compress`
+alone leaves more than half (measured on pcaps/busy_mix.pcap). A larger pickle holds
+payload bytes (a connection gone quiet in the middle of a large packet), which others do not
+repeat, so it is not taken; until one is, states are compressed without. The dictionary
+never changes once set, so every packed state unpacks with it.
 """
 
 from __future__ import annotations

@@ -156,7 +156,8 @@ class Connection:
     """One tracked connection: its facts and its two senders (`StreamDirection`).
 
     While it sleeps (`dormant`, see capture/dormant.py) it has neither: they are packed in
-    `dormant`, and the tracker wakes it before anything reads them."""
+    `dormant`, and the tracker wakes it before it changes them. Reading `facts` meanwhile
+    unpacks a copy, exact since nothing has happened to the connection since it slept."""
 
     __slots__ = ("_facts", "closed", "dormant", "queued_frame", "released", "sides", "sink")
 
@@ -188,7 +189,9 @@ class Connection:
     def sync_facts(self) -> TcpFacts:
         """Copy the counters the hot path keeps on each side into the facts."""
         facts = self._facts
-        assert facts is not None, "a sleeping connection's facts are read"
+        if facts is None:  # asleep: the facts as they were packed, which nothing has changed
+            assert self.dormant is not None
+            return dormant.unpack(self.dormant, None)[0]
         c2s, s2c = self.sides
         c2s.flush_ttls()
         s2c.flush_ttls()
@@ -205,9 +208,11 @@ class Connection:
         """Exchange client and server: the consumer's bytes showed the guess was wrong.
 
         Meant for before the consumer has used any data; refused when a SYN decided the
-        roles. Every per-direction fact, evidence record and stream follows the swap."""
+        roles, and on a sleeping connection (a sink calls it from `on_data`, when it is
+        awake). Every per-direction fact, evidence record and stream follows the swap."""
         facts = self._facts
-        assert facts is not None
+        if facts is None:
+            raise RuntimeError("a sleeping connection's roles cannot be swapped")
         if facts.role_source == "syn":
             raise RuntimeError("roles decided by the SYN cannot be swapped")
         facts.client, facts.server = facts.server, facts.client
@@ -836,11 +841,7 @@ class TcpTracker:
             side.key = side_key
             table[side_key] = side
         self._connections[facts.conn_id] = conn
-        activity = self._activity
-        if len(activity) > 2 * len(self._connections) + 64:  # drop released connections
-            activity[:] = [(c.queued_frame, conn_id) for conn_id, c in self._connections.items()]
-            heapq.heapify(activity)
-        heapq.heappush(activity, (frame_no, facts.conn_id))
+        self._queue_activity(frame_no, facts.conn_id)
         if self._replaying is None:  # a half-open connection was counted when it began
             self.stats.connections += 1
         sink = self.sink_factory(conn)
@@ -934,7 +935,7 @@ class TcpTracker:
         last = conn.last_frame()
         if last > conn.queued_frame:  # a sleeping connection is current in the eviction heap
             conn.queued_frame = last
-            heapq.heappush(self._activity, (last, facts.conn_id))
+            self._queue_activity(last, facts.conn_id)
         del table[c2s.key], table[s2c.key]
         self._dormant[c2s.key] = conn
         for side in conn.sides:  # (no cycle left for the garbage collector)
@@ -965,6 +966,16 @@ class TcpTracker:
                 return None
         self._wake(conn)
         return self._table[key]
+
+    def _queue_activity(self, frame: int, conn_id: int) -> None:
+        """Queue a connection in the eviction heap at `frame`, first rebuilding the heap when
+        stale entries (released connections, activity since queued) outnumber the live ones:
+        a pool woken by keep-alives and put back to sleep again and again queues each time."""
+        activity = self._activity
+        if len(activity) > 2 * len(self._connections) + 64:
+            activity[:] = [(c.queued_frame, each) for each, c in self._connections.items()]
+            heapq.heapify(activity)
+        heapq.heappush(activity, (frame, conn_id))
 
     def _remember_evicted(self, conn: Connection) -> None:
         evicted = self._evicted

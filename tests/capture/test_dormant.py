@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,17 @@ from tests.capture.recorder import Recorder
 from tests.craft import TcpSession, frame_tuples
 
 ROOT = Path(__file__).resolve().parents[2]
-PCAPS = sorted((ROOT / "pcaps").glob("*.pcap"))
+PCAPS = sorted(
+    path
+    for path in (ROOT / "pcaps").iterdir()
+    if path.name.endswith((".pcap", ".pcapng", ".pcap.gz"))
+)
+# The tracker's settings the equivalence runs with: the defaults, and caps small enough that
+# connections are evicted, reorder buffers overflow and compare windows are short.
+SETTINGS = {
+    "defaults": {},
+    "small_caps": {"max_connections": 3, "reorder_cap": 3000, "recent_segments": 2},
+}
 CORPUS = ROOT.parent / "shared" / "corpus"
 MANIFEST = CORPUS / "MANIFEST.json"
 CORPUS_ENTRIES = json.loads(MANIFEST.read_text()) if MANIFEST.is_file() else []
@@ -37,14 +47,14 @@ def put_to_sleep(tracker: TcpTracker) -> tuple[int, int]:
 
 
 def what_the_sinks_got(
-    path: Path, ports: set[int] | None, sleepy: bool
+    path: Path, ports: set[int] | None, sleepy: bool, settings: dict
 ) -> tuple[list, dict, list[int]]:
     """Every connection's sink calls and closing facts, the counters, and how many times an
     open connection was put to sleep and went. (No idle sweeps: they would drop compare
     windows only on the connections that happen to be awake.)"""
     recorder = Recorder()
     stats = CaptureStats()
-    tracker = TcpTracker(recorder, stats, server_ports=ports, idle_after=math.inf)
+    tracker = TcpTracker(recorder, stats, server_ports=ports, idle_after=math.inf, **settings)
     cursor = open_records([path], stats)
     sleeps = [0, 0]
     while cursor.advance():
@@ -62,26 +72,28 @@ def what_the_sinks_got(
     return calls, counters, sleeps
 
 
-def assert_sleep_changes_nothing(path: Path, ports: set[int] | None) -> None:
-    awake = what_the_sinks_got(path, ports, sleepy=False)
-    sleepy = what_the_sinks_got(path, ports, sleepy=True)
+def assert_sleep_changes_nothing(path: Path, ports: set[int] | None, settings: dict) -> None:
+    awake = what_the_sinks_got(path, ports, sleepy=False, settings=settings)
+    sleepy = what_the_sinks_got(path, ports, sleepy=True, settings=settings)
     assert sleepy[:2] == awake[:2]
     put, went = sleepy[2]
     assert went == put  # (every state packs)
     assert went > 0 or not any(events for events, _facts, _closes in awake[0])
 
 
-@pytest.mark.parametrize("path", PCAPS, ids=lambda p: p.stem)
-def test_sleeping_after_every_frame_changes_nothing(path: Path) -> None:
-    assert_sleep_changes_nothing(path, None)
+@pytest.mark.parametrize("settings", SETTINGS.values(), ids=SETTINGS.keys())
+@pytest.mark.parametrize("path", PCAPS, ids=lambda p: p.name)
+def test_sleeping_after_every_frame_changes_nothing(path: Path, settings: dict) -> None:
+    assert_sleep_changes_nothing(path, None, settings)
 
 
 @pytest.mark.corpus
 @pytest.mark.skipif(not CORPUS_ENTRIES, reason=f"corpus not found at {CORPUS}")
+@pytest.mark.parametrize("settings", SETTINGS.values(), ids=SETTINGS.keys())
 @pytest.mark.parametrize("entry", CORPUS_ENTRIES, ids=lambda e: e["local"].split("/")[-1])
-def test_sleeping_changes_nothing_on_third_party_captures(entry: dict) -> None:
+def test_sleeping_changes_nothing_on_third_party_captures(entry: dict, settings: dict) -> None:
     ports = {int(port) for port in re.findall(r"\d+", entry["server_ports"])}
-    assert_sleep_changes_nothing(CORPUS / entry["local"], ports)
+    assert_sleep_changes_nothing(CORPUS / entry["local"], ports, settings)
 
 
 # -- when a connection sleeps and what wakes it -------------------------------------------
@@ -243,3 +255,87 @@ def test_a_connection_that_will_not_pack_stays_awake() -> None:
     tracker.finish()
     assert recorder.only.stream(C2S) == b"select 1select 2"
     assert recorder.only.idle_calls == [1]  # (the sink was told all the same)
+
+
+def test_a_closed_connection_lingering_after_a_silence_does_not_sleep() -> None:
+    s = started()
+    s.client_send(b"select 1")
+    s.wait(IDLE_AFTER + IDLE_SWEEP_INTERVAL)
+    s.client_fin()  # closed after the silence: its last payload is old
+    s.server_fin()
+    late = s.client_ack()
+    busy = started(client=("10.0.0.9", 41000), start_ts=s.ts)
+    while busy.ts < s.ts + 3 * IDLE_AFTER:  # the other connection runs the sweeps
+        busy.wait(1.0)
+        busy.client_send(b"ping")
+    s.ts = busy.ts
+    s.client_ack()  # a late ACK, still within the linger
+    frames = sorted(s.frames + busy.frames, key=lambda p: p.ts)
+    tracker, recorder, tuples = tracker_over(frames, linger=4 * IDLE_AFTER)
+    asleep = []
+    for frame in tuples:
+        tracker.feed(frame)
+        if frame[0] > frames.index(late):
+            asleep.append(tracker.sleeping_connections())
+    assert asleep and not any(asleep)
+    tracker.finish()
+    assert recorder.connections[0].facts.packets == (6, 2)
+
+
+def test_a_pool_woken_by_keep_alives_for_hours_keeps_the_eviction_heap_bounded() -> None:
+    pool = [started(client=("10.0.0.1", 40000 + n)) for n in range(20)]
+    for s in pool:
+        s.client_send(b"select 1")
+    for _ in range(2 * 3600 // 15):  # keep-alive probes every 15 s, for two hours
+        for s in pool:
+            s.wait(15.0)
+            s.client_ack()
+            s.server_ack()
+    frames = sorted((p for s in pool for p in s.frames), key=lambda p: p.ts)
+    tracker, _recorder, tuples = tracker_over(frames)
+    largest = most_asleep = 0
+    for frame in tuples:
+        tracker.feed(frame)
+        largest = max(largest, len(tracker._activity))
+        most_asleep = max(most_asleep, tracker.sleeping_connections())
+    assert most_asleep >= len(pool) - 1  # (they do sleep between probes)
+    assert largest <= 2 * len(pool) + 64 + 1
+
+
+def test_a_sleeping_connections_facts_can_be_read_and_its_roles_cannot_be_swapped() -> None:
+    s = started()
+    s.client_send(b"select 1")
+    s.wait(IDLE_AFTER + IDLE_SWEEP_INTERVAL)
+    other = started(client=("10.0.0.9", 41000), start_ts=s.ts)  # its SYN runs the sweep
+    tracker, recorder, frames = tracker_over(sorted(s.frames + other.frames, key=lambda p: p.ts))
+    tracker.run(frames)
+    assert tracker.sleeping_connections() == 1
+    connection = recorder.connections[0].connection
+    asleep = connection.facts
+    assert asleep == connection.facts and asleep is not connection.facts  # (a copy each time)
+    with pytest.raises(RuntimeError):
+        connection.swap_roles()
+    tracker.finish()
+    released = recorder.connections[0].facts
+    assert released == replace(
+        asleep,
+        open_at_capture_end=True,
+        released_at=released.released_at,
+        release_rank=released.release_rank,
+    )
+
+
+def test_a_woken_connection_keeps_its_own_caps() -> None:
+    s = started()
+    s.client_send(b"select 1;")
+    older = s.client_send(b"select 2;")
+    s.client_send(b"select 3;")
+    s.retransmit(older, b"select X;")  # older than the one segment the window keeps
+    tracker, recorder, frames = tracker_over(s.frames, recent_segments=1, reorder_cap=100)
+    tracker.run(frames[:4])
+    assert put_to_sleep(tracker) == (1, 1)
+    tracker.run(frames[4:])
+    tracker.finish()
+    facts = recorder.only.facts
+    assert facts.unverified_retransmissions == (1, 0)
+    assert facts.conflicting_retransmissions == (0, 0)
