@@ -142,14 +142,21 @@ def test_an_idle_connection_sleeps_and_a_bare_ack_from_either_side_wakes_it() ->
     assert record.facts.last_frame == frames.index(last) + 1
 
 
-def test_a_sleeping_connection_is_reported_whole_at_the_end_of_the_capture() -> None:
-    s = started(client_ttl=57)
-    s.client_send(b"hello")
+def fallen_asleep(payload: bytes, **session: object) -> tuple[TcpTracker, Recorder]:
+    """A connection that sent `payload` and went silent, asleep when a second connection's
+    SYN ran the sweep."""
+    s = started(**session)
+    s.client_send(payload)
     s.wait(IDLE_AFTER + IDLE_SWEEP_INTERVAL)
-    other = started(client=("10.0.0.9", 41000), start_ts=s.ts)  # its SYN runs the sweep
+    other = started(client=("10.0.0.9", 41000), start_ts=s.ts)
     tracker, recorder, frames = tracker_over(sorted(s.frames + other.frames, key=lambda p: p.ts))
     tracker.run(frames)
     assert tracker.sleeping_connections() == 1
+    return tracker, recorder
+
+
+def test_a_sleeping_connection_is_reported_whole_at_the_end_of_the_capture() -> None:
+    tracker, recorder = fallen_asleep(b"hello", client_ttl=57)
     tracker.finish()
     facts = recorder.connections[0].facts
     assert facts.open_at_capture_end and facts.packets == (3, 1)
@@ -303,13 +310,7 @@ def test_a_pool_woken_by_keep_alives_for_hours_keeps_the_eviction_heap_bounded()
 
 
 def test_a_sleeping_connections_facts_can_be_read_and_its_roles_cannot_be_swapped() -> None:
-    s = started()
-    s.client_send(b"select 1")
-    s.wait(IDLE_AFTER + IDLE_SWEEP_INTERVAL)
-    other = started(client=("10.0.0.9", 41000), start_ts=s.ts)  # its SYN runs the sweep
-    tracker, recorder, frames = tracker_over(sorted(s.frames + other.frames, key=lambda p: p.ts))
-    tracker.run(frames)
-    assert tracker.sleeping_connections() == 1
+    tracker, recorder = fallen_asleep(b"select 1")
     connection = recorder.connections[0].connection
     asleep = connection.facts
     assert asleep == connection.facts and asleep is not connection.facts  # (a copy each time)
