@@ -925,8 +925,7 @@ class TcpTracker:
         capture/dormant.py). A state that will not pack stays awake: packing only saves."""
         c2s, s2c = conn.sides
         table = self._table
-        if table.get(c2s.key) is not c2s or table.get(s2c.key) is not s2c:
-            return  # (never seen: each side of an open connection holds its key)
+        assert table.get(c2s.key) is c2s and table.get(s2c.key) is s2c  # (open: in the table)
         facts = conn.sync_facts()
         try:
             packed = dormant.pack(facts, conn.sides)

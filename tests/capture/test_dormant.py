@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import fields, replace
 from pathlib import Path
 
@@ -46,6 +47,18 @@ def put_to_sleep(tracker: TcpTracker) -> tuple[int, int]:
     return awake, slept
 
 
+def frames_fed(tracker: TcpTracker, path: Path, stats: CaptureStats) -> Iterator[int]:
+    """Feed the capture's frames to `tracker` one at a time, yielding each frame's number
+    once it is fed."""
+    cursor = open_records([path], stats)
+    while cursor.advance():
+        tracker.feed_record(
+            cursor.buf, cursor.start, cursor.caplen, cursor.frame_no, cursor.ts,
+            cursor.linktype, cursor.wire_len,
+        )  # fmt: skip
+        yield cursor.frame_no
+
+
 def what_the_sinks_got(
     path: Path, ports: set[int] | None, sleepy: bool, settings: dict
 ) -> tuple[list, dict, list[int]]:
@@ -55,13 +68,8 @@ def what_the_sinks_got(
     recorder = Recorder()
     stats = CaptureStats()
     tracker = TcpTracker(recorder, stats, server_ports=ports, idle_after=math.inf, **settings)
-    cursor = open_records([path], stats)
     sleeps = [0, 0]
-    while cursor.advance():
-        tracker.feed_record(
-            cursor.buf, cursor.start, cursor.caplen, cursor.frame_no, cursor.ts,
-            cursor.linktype, cursor.wire_len,
-        )  # fmt: skip
+    for _frame in frames_fed(tracker, path, stats):
         if sleepy:
             awake, slept = put_to_sleep(tracker)
             sleeps[0] += awake
@@ -229,13 +237,8 @@ def test_a_sleeping_connection_holds_a_few_hundred_bytes() -> None:
     stats = CaptureStats()
     tracker = TcpTracker(recorder, stats, server_ports=None, idle_after=math.inf)
     sizes = []
-    cursor = open_records([ROOT / "pcaps" / "busy_mix.pcap"], stats)
-    while cursor.advance():
-        tracker.feed_record(
-            cursor.buf, cursor.start, cursor.caplen, cursor.frame_no, cursor.ts,
-            cursor.linktype, cursor.wire_len,
-        )  # fmt: skip
-        if cursor.frame_no % 500 == 0:
+    for frame in frames_fed(tracker, ROOT / "pcaps" / "busy_mix.pcap", stats):
+        if frame % 500 == 0:
             for conn in tracker._connections.values():  # as the idle sweep does first
                 if conn.dormant is None:
                     for side in conn.sides:
@@ -244,7 +247,6 @@ def test_a_sleeping_connection_holds_a_few_hundred_bytes() -> None:
             sizes += [len(c.dormant) for c in tracker._connections.values() if c.dormant]
     tracker.finish()
     assert len(sizes) > 20
-    print(sorted(sizes))
     assert sorted(sizes)[len(sizes) // 2] < 400  # (about 180 bytes)
 
 
